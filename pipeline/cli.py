@@ -118,20 +118,26 @@ register_stage("parts-mk", "write the Makefile fragment listing the parts and th
                _setup_parts_mk, cmd_parts_mk)
 
 
-def _load_plugins() -> None:
-    """Stages defined in other modules register themselves through `register_stage`."""
+STAGE_MODULES = ("audio", "cover", "align", "syncmap", "feed", "epub", "largeprint", "checks")
+
+
+def _load_stage_modules() -> None:
+    """Each stage module registers its own stages through `register(register_stage)`."""
     import importlib
 
-    for mod in ("audio_cli", "align_cli", "publish_cli"):
+    for mod in STAGE_MODULES:
         try:
-            importlib.import_module(f"pipeline.{mod}")
+            module = importlib.import_module(f"pipeline.{mod}")
         except ModuleNotFoundError as e:
-            if e.name != f"pipeline.{mod}":
-                raise
+            if e.name == f"pipeline.{mod}":
+                continue  # a stage not built yet
+            raise
+        if hasattr(module, "register"):
+            module.register(register_stage)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    _load_plugins()
+    _load_stage_modules()
     parser = argparse.ArgumentParser(prog="pipeline", description="Case Maker Press: one timeline, four editions.")
     parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks and progress detail")
     sub = parser.add_subparsers(dest="stage", metavar="STAGE")

@@ -204,6 +204,15 @@ def load_book(texts: Path, recordings: Path | None = None) -> Book:
     return Book(parts=tuple(parts), root=texts, **meta)
 
 
+def load_part(path: Path) -> Part:
+    """Parse and validate one part file on its own (no book.toml or recordings needed)."""
+    problems: list[Problem] = []
+    part = _load_part(Path(path), {}, problems, check_recordings=False)
+    if problems or part is None:
+        raise InputError(sorted(set(problems), key=_problem_key))
+    return part
+
+
 def _problem_key(p: Problem) -> tuple:
     return (p.file, p.line, p.code, p.message)
 
