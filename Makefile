@@ -41,9 +41,12 @@ build build/report output:
 
 # ---------------------------------------------------------------------------- the parts
 
-# The generated list of parts and their recordings (PARTS, NARRATED, TEXT_id, REC_id, LABELS_id).
+# The generated list of parts and their recordings (PARTS, NARRATED, TEXT_id, REC_id, LABELS_id), and
+# build/order.txt, the reading order, rewritten only when it changes (track numbers depend on it).
 build/parts.mk: $(TEXT_FILES) $(RECORDING_FILES) $(MODEL_CODE) | $(VENV_OK) build
-	$(PIPELINE) parts-mk texts --recordings recordings -o $@
+	$(PIPELINE) parts-mk texts --recordings recordings --order build/order.txt -o $@
+build/order.txt: build/parts.mk
+	@:
 
 NEEDS_PARTS := $(if $(MAKECMDGOALS),$(filter-out help clean distclean venv test test-all demo-recordings,$(MAKECMDGOALS)),)
 ifneq ($(NEEDS_PARTS),)
@@ -54,11 +57,51 @@ endif
 build/sources.ok: $(TEXT_FILES) $(RECORDING_FILES) $(MODEL_CODE) | $(VENV_OK) build
 	$(PIPELINE) check-sources texts --recordings recordings -o $@
 
+# ---------------------------------------------------------------------------- per part
+.SECONDEXPANSION:
+
+AUDIO_CODE := pipeline/audio.py pipeline/ffmpeg.py pipeline/fsutil.py $(MODEL_CODE)
+ALIGN_CODE := pipeline/align.py pipeline/dtw.py pipeline/syncmap.py pipeline/ffmpeg.py $(MODEL_CODE)
+SYNC_CODE := pipeline/syncmap.py pipeline/fsutil.py pipeline/cli.py pipeline/problems.py
+
+# One decode: the trimmed, normalised, limited master; the untagged podcast MP3; the EPUB audio.
+build/master/%.flac build/encoded/%.mp3 build/epub-audio/%.mp3 build/audio/%.json: \
+		$$(REC_$$*) texts/book.toml $(AUDIO_CODE) | build/sources.ok
+	$(PIPELINE) master $(REC_$*) --texts texts -o build/master/$*.flac --mp3 build/encoded/$*.mp3 \
+		--epub-audio build/epub-audio/$*.mp3 --report build/audio/$*.json
+
+# The timeline: every sentence and heading of the part, timed in the master.
+build/sync/%.json: build/master/%.flac $$(TEXT_$$*) $$(LABELS_$$*) build/audio/%.json $(ALIGN_CODE)
+	$(PIPELINE) align build/master/$*.flac $(TEXT_$*) -o $@ \
+		$(if $(LABELS_$*),--labels $(LABELS_$*) --audio-report build/audio/$*.json)
+
+build/cover.png: texts/book.toml $(wildcard texts/*.png texts/*.jpg) pipeline/cover.py $(MODEL_CODE) | build
+	$(PIPELINE) cover texts -o $@
+
+output/audio/%.mp3: build/encoded/%.mp3 build/sync/%.json build/cover.png build/order.txt texts/book.toml \
+		$$(TEXT_$$*) $(AUDIO_CODE) pipeline/cover.py pipeline/syncmap.py
+	$(PIPELINE) tag build/encoded/$*.mp3 --sync build/sync/$*.json --part $* --texts texts \
+		--cover build/cover.png -o $@
+
+output/transcripts/%.vtt: build/sync/%.json $(SYNC_CODE)
+	$(PIPELINE) transcript $< -o $@
+
+output/chapters/%.json: build/sync/%.json $(SYNC_CODE)
+	$(PIPELINE) chapters $< -o $@
+
 # ---------------------------------------------------------------------------- release
+
+NARRATED ?=
+AUDIO_OUT := $(NARRATED:%=output/audio/%.mp3) $(NARRATED:%=build/epub-audio/%.mp3)
+TIMELINE_OUT := $(NARRATED:%=output/transcripts/%.vtt) $(NARRATED:%=output/chapters/%.json)
 
 ## release: build every edition from texts/ and recordings/ into output/
 .PHONY: release
-release: build/sources.ok
+release: build/sources.ok $(AUDIO_OUT) $(TIMELINE_OUT)
+
+## audio: the tagged MP3s with chapters and the EPUB audio only
+.PHONY: audio
+audio: $(AUDIO_OUT)
 
 ## check: validate the sources (and, once built, the site in output/)
 .PHONY: check

@@ -65,6 +65,12 @@ def cmd_parts_mk(args: argparse.Namespace) -> int:
         labels = p.labels
         lines.append(f"LABELS_{p.id} := {_rel(labels) if labels else ''}")
     _write_stamp(args.output, "\n".join(lines) + "\n")
+    if args.order:
+        # the reading order alone (track numbers depend on it), rewritten only when it changes so that
+        # editing one part's text does not retag every MP3
+        order = "".join(f"{p.order} {p.id} {'narrated' if p.narrated else 'text-only'}\n" for p in book.parts)
+        if not args.order.exists() or args.order.read_text(encoding="utf-8") != order:
+            _write_stamp(args.order, order)
     return EXIT_OK
 
 
@@ -108,6 +114,7 @@ def _setup_import(p: argparse.ArgumentParser) -> None:
 def _setup_parts_mk(p: argparse.ArgumentParser) -> None:
     p.add_argument("texts", type=Path)
     p.add_argument("--recordings", type=Path, required=True)
+    p.add_argument("--order", type=Path, default=None, help="also write the reading order (only when it changes)")
     p.add_argument("-o", "--output", type=Path, required=True)
 
 

@@ -1,0 +1,634 @@
+"""Forced alignment of a narration to its fragments (sentences and headings), ASR-free.
+
+1. **Reference**: every fragment is spoken by espeak-ng (a different engine from the demo narrations),
+   after normalising numbers and symbols the way a narrator reads them. Each fragment's speech is
+   trimmed, so its onset in the reference is known exactly.
+2. **Features**: MFCCs (c1–c12, no c0) every 10 ms for both signals, mean- and variance-normalised
+   over the speech of the whole file. The narration is streamed from ffmpeg in chunks, never held whole.
+3. **Rate matching**: the reference's speech is stretched to the narrator's speaking rate (speech time
+   found by an energy detector), and the pauses between fragments are filled with the narration's own
+   silence so the two timelines have the same length.
+4. **DTW**, coarse to fine: a 100 ms pass in a wide diagonal band, then a 20 ms pass in a band around
+   the coarse path (numba kernel, one byte per cell of the band).
+5. **Pause snapping**: each boundary mapped through the path moves to the end of the nearest pause in
+   the narration (just before the next onset), when there is one close by.
+6. **Confidence** per fragment from the DTW distance along its path, the pause found and how far its
+   length departs from the reference; low values mark where audio and text disagree.
+
+An Audacity label file fixes listed boundaries (label = fragment id, or its 1-based number); the
+aligner then aligns each stretch between fixed points on its own.
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import math
+import re
+import subprocess
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .dtw import band_around_path, diagonal_band, dtw_band
+from .ffmpeg import BASE_ARGS, ffmpeg_exe, probe
+from .problems import InputError, Problem, display_path
+from .syncmap import SyncMap, write_syncmap
+
+SR = 16000
+HOP = 0.010
+FINE = 2            # fine DTW frames = 2 feature frames (20 ms)
+COARSE = 10         # coarse DTW frames = 10 feature frames (100 ms)
+COARSE_BAND_S = 90.0
+FINE_BAND_S = 3.0
+SNAP_WINDOW_S = 0.6
+MIN_PAUSE_S = 0.12
+ONSET_LEAD_S = 0.0
+TTS_RATE = 300
+
+
+@dataclass(frozen=True)
+class Fragment:
+    id: str
+    text: str
+    is_heading: bool = False
+
+
+@dataclass(frozen=True)
+class Chapter:
+    id: str
+    title: str
+    first_fragment: int
+
+
+# ---------------------------------------------------------------------------- text normalisation
+
+_ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen " \
+        "sixteen seventeen eighteen nineteen".split()
+_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
+
+
+def number_words(n: int) -> str:
+    if n < 20:
+        return _ONES[n]
+    if n < 100:
+        return _TENS[n // 10] + ("" if n % 10 == 0 else " " + _ONES[n % 10])
+    if n < 1000:
+        rest = n % 100
+        return _ONES[n // 100] + " hundred" + ("" if rest == 0 else " and " + number_words(rest))
+    for size, name in ((10**9, "billion"), (10**6, "million"), (1000, "thousand")):
+        if n >= size:
+            rest = n % size
+            head = number_words(n // size) + " " + name
+            if rest == 0:
+                return head
+            return head + (" and " if rest < 100 else " ") + number_words(rest)
+    return str(n)
+
+
+def _year(n: int) -> str:
+    if 2000 <= n <= 2009:
+        return number_words(n)
+    if 1100 <= n <= 2099 and n % 100 != 0:
+        return number_words(n // 100) + " " + (("oh " + _ONES[n % 100]) if n % 100 < 10 else number_words(n % 100))
+    return number_words(n)
+
+
+def _num(s: str) -> str:
+    s = s.replace(",", "")
+    if "." in s:
+        whole, frac = s.split(".", 1)
+        return number_words(int(whole or 0)) + " point " + " ".join(_ONES[int(c)] for c in frac if c.isdigit())
+    return number_words(int(s))
+
+
+_SCALE = {"k": "thousand", "m": "million", "bn": "billion", "b": "billion"}
+_CURRENCY = {"£": "pounds", "$": "dollars", "€": "euros"}
+
+
+def speakable(text: str) -> str:
+    """Numbers and symbols as a British narrator reads them ("8%" -> "eight per cent")."""
+    t = text.replace("&", " and ").replace("–", " to ").replace("—", ", ")
+    t = re.sub(r"([£$€])(\d[\d,]*(?:\.\d+)?)\s*(bn|m|k|b)?\b",
+               lambda m: f"{_num(m.group(2))} {_SCALE.get((m.group(3) or '').lower(), '')} {_CURRENCY[m.group(1)]}", t)
+    t = re.sub(r"(\d[\d,]*(?:\.\d+)?)\s*%", lambda m: _num(m.group(1)) + " per cent", t)
+    t = re.sub(r"\b(\d{4})s\b", lambda m: _year(int(m.group(1))) + "s", t)
+    t = re.sub(r"\b(1[1-9]\d\d|20\d\d)\b", lambda m: _year(int(m.group(1))), t)
+    t = re.sub(r"\b(\d+)(st|nd|rd|th)\b", lambda m: number_words(int(m.group(1))) + "th", t)
+    t = re.sub(r"\d[\d,]*(?:\.\d+)?", lambda m: _num(m.group(0)), t)
+    t = t.replace("/", " ")
+    return " ".join(t.split())
+
+
+# ---------------------------------------------------------------------------- the reference voice
+
+
+class Espeak:
+    """espeak-ng through ctypes (the library bundled by PyPI's espeakng-loader: no system package).
+
+    The library is initialised once per process (initialising it twice corrupts its state); use
+    ``Espeak.get``. Its output is deterministic for the same sequence of calls in a fresh process,
+    which is how the build runs it (one process per part)."""
+
+    _lock = threading.Lock()
+    _instance: "Espeak | None" = None
+
+    @classmethod
+    def get(cls, voice: str = "en", rate: int = TTS_RATE, pitch: int = 50) -> "Espeak":
+        with cls._lock:
+            if cls._instance is None:
+                cls._instance = cls()
+            inst = cls._instance
+            if inst.lib.espeak_SetVoiceByName(voice.encode()) != 0:
+                raise RuntimeError(f"espeak-ng has no voice {voice!r}")
+            inst.lib.espeak_SetParameter(1, rate, 0)
+            inst.lib.espeak_SetParameter(3, pitch, 0)
+            return inst
+
+    def __init__(self):
+        import espeakng_loader
+
+        self.lib = ctypes.CDLL(espeakng_loader.get_library_path())
+        self.lib.espeak_Initialize.restype = ctypes.c_int
+        self.sample_rate = self.lib.espeak_Initialize(2, 0, espeakng_loader.get_data_path().encode(), 0)
+        if self.sample_rate <= 0:
+            raise RuntimeError("espeak-ng failed to initialise")
+        cb_type = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+        self._chunks: list[np.ndarray] = []
+
+        def callback(wav, n, events):
+            if n > 0:
+                self._chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
+            return 0
+
+        self._cb = cb_type(callback)
+        self.lib.espeak_SetSynthCallback(self._cb)
+
+    def say(self, text: str) -> np.ndarray:
+        with self._lock:
+            self._chunks.clear()
+            data = text.encode("utf-8") + b"\0"
+            self.lib.espeak_Synth(data, len(data), 0, 1, 0, 1, None, None)
+            self.lib.espeak_Synchronize()
+            out = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
+        return out.astype(np.float32) / 32768.0
+
+
+def _trim(x: np.ndarray, sr: int) -> np.ndarray:
+    if len(x) == 0:
+        return x
+    level = np.abs(x)
+    win = max(1, sr // 200)
+    env = np.convolve(level, np.ones(win) / win, mode="same")
+    on = np.nonzero(env > max(0.01 * env.max(), 1e-4))[0]
+    if len(on) == 0:
+        return x[:0]
+    return x[on[0]:on[-1] + 1]
+
+
+# ---------------------------------------------------------------------------- features
+
+
+class MFCC:
+    """MFCC c1..c12 and speech-band (250–3500 Hz) log energy, 25 ms windows every 10 ms, 26 mel bands."""
+
+    def __init__(self, sr: int, n_mels: int = 26, n_ceps: int = 12):
+        self.sr = sr
+        self.win = int(round(0.025 * sr))
+        self.hop = int(round(HOP * sr))
+        self.nfft = 1 << (self.win - 1).bit_length()
+        self.window = np.hamming(self.win).astype(np.float32)
+        self.fb = _mel_filterbank(sr, self.nfft, n_mels, 80.0, min(7600.0, sr / 2 - 100)).astype(np.float32)
+        freqs = np.arange(self.nfft // 2 + 1) * sr / self.nfft
+        self.band = slice(int(np.searchsorted(freqs, 250.0)), int(np.searchsorted(freqs, 3500.0)))
+        k = np.arange(n_mels)
+        self.dct = np.cos(np.pi / n_mels * (k[None, :] + 0.5) * np.arange(1, n_ceps + 1)[:, None]).astype(np.float32)
+
+    def frames(self, x: np.ndarray, block: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+        """Log mel energies and log energy of every full frame of ``x``, a block of frames at a time
+        (bounded memory). ``cepstra`` turns the log mel energies into MFCCs."""
+        from scipy.fft import rfft
+
+        x = np.asarray(x, dtype=np.float32)
+        if len(x) < self.win:
+            x = np.pad(x, (0, self.win - len(x)))
+        n = 1 + (len(x) - self.win) // self.hop
+        view = np.lib.stride_tricks.sliding_window_view(x, self.win)[:: self.hop][:n]
+        ceps = np.empty((n, self.fb.shape[0]), np.float32)
+        energy = np.empty(n, np.float32)
+        for a in range(0, n, block):
+            spec = rfft(view[a:a + block] * self.window, n=self.nfft, axis=1, workers=1)
+            power = spec.real ** 2 + spec.imag ** 2
+            ceps[a:a + block] = np.log(power @ self.fb.T + 1e-10)
+            energy[a:a + block] = 10 * np.log10(power.sum(axis=1) / self.nfft + 1e-10)
+        return ceps, energy
+
+
+def cepstra(logmel: np.ndarray, n_ceps: int = 12) -> np.ndarray:
+    n_mels = logmel.shape[1]
+    k = np.arange(n_mels)
+    dct = np.cos(np.pi / n_mels * (k[None, :] + 0.5) * np.arange(1, n_ceps + 1)[:, None]).astype(np.float32)
+    return (logmel @ dct.T).astype(np.float32)
+
+
+def compensate(ref_logmel: np.ndarray, ref_voiced: np.ndarray, narr_logmel: np.ndarray,
+               narr_voiced: np.ndarray) -> np.ndarray:
+    """Add the narration's background noise to the reference, at the same level relative to the speech
+    (parallel model combination in the mel power domain), so that noise does not look like a mismatch."""
+    if narr_voiced.sum() < 10 or (~narr_voiced).sum() < 10 or ref_voiced.sum() < 10:
+        return ref_logmel
+    narr_speech = np.exp(narr_logmel[narr_voiced].astype(np.float64)).mean(axis=0)
+    narr_noise = np.median(np.exp(narr_logmel[~narr_voiced].astype(np.float64)), axis=0)
+    ref_speech = np.exp(ref_logmel[ref_voiced].astype(np.float64)).mean(axis=0)
+    scale = ref_speech.sum() / narr_speech.sum()
+    noise = (narr_noise * scale).astype(np.float32)
+    return np.log(np.exp(ref_logmel) + noise[None, :]).astype(np.float32)
+
+
+def _mel_filterbank(sr: int, nfft: int, n: int, fmin: float, fmax: float) -> np.ndarray:
+    def mel(f):
+        return 2595 * np.log10(1 + f / 700)
+
+    def hz(m):
+        return 700 * (10 ** (m / 2595) - 1)
+
+    pts = hz(np.linspace(mel(fmin), mel(fmax), n + 2))
+    freqs = np.arange(nfft // 2 + 1) * sr / nfft
+    fb = np.zeros((n, len(freqs)))
+    for i in range(n):
+        l, c, r = pts[i], pts[i + 1], pts[i + 2]
+        fb[i] = np.clip(np.minimum((freqs - l) / (c - l), (r - freqs) / (r - c)), 0, None)
+    return fb
+
+
+def narration_features(audio: Path, chunk_s: float = 60.0) -> tuple[np.ndarray, np.ndarray, float]:
+    """Stream the narration from ffmpeg as 16 kHz mono and compute features chunk by chunk."""
+    mf = MFCC(SR)
+    cmd = [ffmpeg_exe(), *BASE_ARGS, "-v", "error", "-i", str(audio), "-map", "0:a:0", "-ac", "1",
+           "-ar", str(SR), "-f", "s16le", "-"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    ceps, energy = [], []
+    carry = np.zeros(0, np.float32)
+    total = 0
+    step = int(chunk_s * SR)
+    assert proc.stdout is not None
+    while True:
+        raw = proc.stdout.read(step * 2)
+        if not raw:
+            break
+        x = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
+        total += len(x)
+        buf = np.concatenate([carry, x])
+        n = 1 + (len(buf) - mf.win) // mf.hop if len(buf) >= mf.win else 0
+        if n > 0:
+            c, e = mf.frames(buf[: (n - 1) * mf.hop + mf.win])
+            ceps.append(c)
+            energy.append(e)
+            carry = buf[n * mf.hop:]
+        else:
+            carry = buf
+    err = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""
+    if proc.wait() != 0 or total == 0:
+        raise InputError(Problem(display_path(audio), 0, "E-AUDIO-004",
+                                 f"could not decode: {err.strip().splitlines()[-1] if err.strip() else 'no audio'}"))
+    return np.concatenate(ceps), np.concatenate(energy), total / SR
+
+
+def voiced_mask(energy: np.ndarray) -> tuple[np.ndarray, float]:
+    """Speech frames: energy above a threshold between the noise floor and the speech level."""
+    floor = float(np.percentile(energy, 5))
+    loud = float(np.percentile(energy, 95))
+    threshold = floor + max(6.0, 0.3 * (loud - floor))
+    mask = energy > threshold
+    # close gaps shorter than 60 ms inside words, drop blips shorter than 30 ms
+    mask = _close(mask, 6)
+    mask = ~_close(~mask, 3)
+    return mask, threshold
+
+
+def _close(mask: np.ndarray, gap: int) -> np.ndarray:
+    """Fill runs of False shorter than ``gap`` that lie between True frames."""
+    out = mask.copy()
+    idx = np.flatnonzero(np.diff(mask.astype(np.int8)))
+    runs = np.split(np.arange(len(mask)), idx + 1)
+    for r in runs:
+        if len(r) and not mask[r[0]] and len(r) < gap and r[0] > 0 and r[-1] < len(mask) - 1:
+            out[r] = True
+    return out
+
+
+# ---------------------------------------------------------------------------- the alignment
+
+
+@dataclass
+class Reference:
+    feats: list[np.ndarray]     # per fragment, log mel frames of its trimmed speech
+    speech_frames: np.ndarray   # per fragment, number of frames
+    voiced_frames: np.ndarray   # per fragment, frames the energy detector calls speech
+    voiced: list[np.ndarray]    # per fragment, the detector's mask
+
+
+def synthesise(fragments: list[Fragment]) -> Reference:
+    """Speak every fragment with the reference voice; features of each fragment's trimmed speech.
+
+    The trimmed fragments are laid end to end and analysed in one pass, then split at their offsets
+    (frame-aligned, so no frame straddles two fragments)."""
+    tts = Espeak.get()
+    mf = MFCC(tts.sample_rate)
+    pieces, counts, starts = [], [], []
+    pos = 0
+    for f in fragments:
+        x = _trim(tts.say(speakable(f.text)), tts.sample_rate)
+        n = 0 if len(x) < mf.win else 1 + (len(x) - mf.win) // mf.hop
+        counts.append(n)
+        starts.append(pos // mf.hop)
+        if n:
+            length = (n - 1) * mf.hop + mf.win
+            padded = -(-length // mf.hop) * mf.hop      # next fragment starts on a frame boundary
+            pieces.append(x[:length])
+            pieces.append(np.zeros(padded - length, np.float32))
+            pos += padded
+    ceps, energy = mf.frames(np.concatenate(pieces) if pieces else np.zeros(mf.win, np.float32))
+    feats = [ceps[a:a + n] if n else np.zeros((0, ceps.shape[1]), np.float32) for a, n in zip(starts, counts)]
+    voiced, _ = voiced_mask(energy)
+    voiced_frames = np.array([int(voiced[a:a + n].sum()) for a, n in zip(starts, counts)])
+    vf = [voiced[a:a + n] if n else np.zeros(0, bool) for a, n in zip(starts, counts)]
+    return Reference(feats=feats, speech_frames=np.array(counts), voiced_frames=voiced_frames, voiced=vf)
+
+
+def _stretch(c: np.ndarray, ratio: float) -> np.ndarray:
+    if len(c) == 0:
+        return c
+    n = max(1, int(round(len(c) * ratio)))
+    idx = np.minimum((np.arange(n) / ratio).astype(np.int64), len(c) - 1)
+    return c[idx]
+
+
+def _decimate(x: np.ndarray, factor: int) -> np.ndarray:
+    n = len(x) // factor
+    if n == 0:
+        return x[:1].copy()
+    head = x[: n * factor].reshape(n, factor, -1).mean(axis=1)
+    if len(x) > n * factor:
+        head = np.vstack([head, x[n * factor:].mean(axis=0, keepdims=True)])
+    return head.astype(np.float32)
+
+
+def align_features(ref: Reference, nmel: np.ndarray, nvoiced: np.ndarray,
+                   anchors: dict[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Onset frame (10 ms) in the narration of every fragment, and the mean DTW distance per fragment."""
+    n_frag = len(ref.feats)
+    nceps = cepstra(nmel)
+    counts = [len(c) for c in ref.feats]
+    if sum(counts):
+        allmel = compensate(np.vstack([c for c in ref.feats if len(c)]),
+                            np.concatenate([v for v in ref.voiced if len(v)]), nmel, nvoiced)
+        allceps = cepstra(allmel)
+        split = np.cumsum(counts)[:-1]
+        ref = Reference(feats=list(np.split(allceps, split)), speech_frames=ref.speech_frames,
+                        voiced_frames=ref.voiced_frames, voiced=ref.voiced)
+    # normalise each signal by the statistics of its own speech
+    speech = nceps[nvoiced] if nvoiced.sum() > 10 else nceps
+    mu_n, sd_n = speech.mean(axis=0), speech.std(axis=0) + 1e-6
+    y = (nceps - mu_n) / sd_n
+    silence = y[~nvoiced].mean(axis=0) if (~nvoiced).sum() > 10 else np.full(y.shape[1], -1.5, np.float32)
+    allref = np.vstack([c for c in ref.feats if len(c)]) if any(len(c) for c in ref.feats) else np.zeros((1, 12))
+    # normalise by the statistics of the reference's speech
+    mu_r, sd_r = allref.mean(axis=0), allref.std(axis=0) + 1e-6
+    feats = [((c - mu_r) / sd_r).astype(np.float32) for c in ref.feats]
+
+    anchors = dict(sorted((anchors or {}).items()))
+    bounds = [(0, 0)] + list(anchors.items()) + [(n_frag, len(y))]
+    onsets = np.zeros(n_frag, dtype=np.float64)
+    costs = np.zeros(n_frag, dtype=np.float64)
+    for (f0, j0), (f1, j1) in zip(bounds[:-1], bounds[1:]):
+        if f1 <= f0:
+            continue
+        seg_on, seg_cost = _align_segment(feats[f0:f1], ref.voiced_frames[f0:f1], y[j0:j1], nvoiced[j0:j1], silence)
+        onsets[f0:f1] = seg_on + j0
+        costs[f0:f1] = seg_cost
+        for k, j in anchors.items():
+            if f0 <= k < f1 and k == f0:
+                onsets[k] = j
+    return onsets, costs
+
+
+def _align_segment(feats: list[np.ndarray], voiced_frames: np.ndarray, y: np.ndarray, voiced: np.ndarray,
+                   silence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    n_frag = len(feats)
+    narr_speech = int(voiced.sum())
+    ref_speech = int(voiced_frames.sum())
+    ratio = narr_speech / ref_speech if ref_speech else 1.0
+    ratio = float(np.clip(ratio, 0.4, 2.5))
+    stretched = [_stretch(c, ratio) for c in feats]
+    speech_total = sum(len(c) for c in stretched)
+    gaps = n_frag + 1
+    pause = max(1, int((len(y) - speech_total) / gaps)) if len(y) > speech_total else 1
+    pad = np.repeat(silence[None, :].astype(np.float32), pause, axis=0)
+    parts, onset_ref = [pad], []
+    pos = pause
+    for c in stretched:
+        onset_ref.append(pos)
+        if len(c):
+            parts.append(c)
+            pos += len(c)
+        parts.append(pad)
+        pos += pause
+    x = np.vstack(parts).astype(np.float32)
+    onset_ref_arr = np.array(onset_ref)
+    if len(y) < 4 or len(x) < 4:
+        return np.zeros(n_frag), np.zeros(n_frag)
+
+    # coarse pass in a wide diagonal band, then a fine pass around the coarse path
+    xc, yc = _decimate(x, COARSE), _decimate(y, COARSE)
+    half = int(COARSE_BAND_S / (HOP * COARSE))
+    lo, hi = diagonal_band(len(xc), len(yc), half)
+    ci, cj, _ = dtw_band(xc, yc, lo, hi)
+    xf, yf = _decimate(x, FINE), _decimate(y, FINE)
+    lo, hi = band_around_path(ci, cj, COARSE // FINE, len(xf), len(yf), int(FINE_BAND_S / (HOP * FINE)))
+    pi, pj, dist = dtw_band(xf, yf, lo, hi)
+
+    # first narration frame matched to each reference onset
+    first_j = np.full(len(xf), -1, dtype=np.int64)
+    order = np.argsort(pi, kind="stable")
+    rows, starts = np.unique(pi[order], return_index=True)
+    first_j[rows] = pj[order][starts]
+    onsets = first_j[np.minimum(onset_ref_arr // FINE, len(xf) - 1)] * FINE
+    # mean local distance along each fragment's stretch of the path
+    row_of = pi // 1
+    frag_of_row = np.searchsorted(onset_ref_arr // FINE, row_of, side="right") - 1
+    costs = np.zeros(n_frag)
+    valid = frag_of_row >= 0
+    sums = np.bincount(frag_of_row[valid], weights=dist[valid], minlength=n_frag)
+    counts = np.bincount(frag_of_row[valid], minlength=n_frag)
+    costs = sums / np.maximum(counts, 1)
+    return onsets.astype(np.float64), costs
+
+
+def pauses(voiced: np.ndarray) -> list[tuple[int, int]]:
+    """Runs of unvoiced frames at least MIN_PAUSE_S long, as (start, end) frame indices."""
+    v = np.concatenate([[True], voiced, [True]])
+    d = np.diff(v.astype(np.int8))
+    starts = np.flatnonzero(d == -1)
+    ends = np.flatnonzero(d == 1)
+    min_len = int(MIN_PAUSE_S / HOP)
+    return [(int(s), int(e)) for s, e in zip(starts, ends) if e - s >= min_len]
+
+
+def snap(onsets: np.ndarray, voiced: np.ndarray, fixed: set[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Move each onset to the end of the nearest pause within SNAP_WINDOW_S; report which were snapped."""
+    ps = pauses(voiced)
+    p_start = np.array([p[0] for p in ps]) if ps else np.zeros(0, int)
+    p_end = np.array([p[1] for p in ps]) if ps else np.zeros(0, int)
+    window = SNAP_WINDOW_S / HOP
+    lead = int(round(ONSET_LEAD_S / HOP))
+    out = onsets.astype(np.float64).copy()
+    snapped = np.zeros(len(onsets), dtype=bool)
+    used_end = -1
+    for k in range(1, len(onsets)):
+        t = onsets[k]
+        if k in fixed:
+            snapped[k] = True
+            continue
+        if len(p_end):
+            dist = np.where(t < p_start, p_start - t, np.where(t > p_end, t - p_end, 0))
+            cand = np.flatnonzero((dist <= window) & (p_end > used_end))
+            if len(cand):
+                best = cand[np.argmin(dist[cand] + 0.001 * np.abs(p_end[cand] - t))]
+                out[k] = max(p_end[best] - lead, p_start[best])
+                snapped[k] = True
+                used_end = p_end[best]
+        if out[k] <= out[k - 1]:
+            out[k] = out[k - 1] + 1
+    return out, snapped
+
+
+def confidence(costs: np.ndarray, snapped: np.ndarray, durations: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    med = np.median(costs) if len(costs) else 0.0
+    spread = np.percentile(costs, 75) - np.percentile(costs, 25) + 1e-6 if len(costs) else 1.0
+    z = (costs - med) / spread
+    c = 1.0 / (1.0 + np.exp(z - 2.0))
+    c = np.where(snapped, c, c * 0.75)
+    ratio = np.where(expected > 0, durations / np.maximum(expected, 1e-6), 1.0)
+    c = np.where((ratio < 0.4) | (ratio > 2.5), c * 0.5, c)
+    return np.clip(c, 0.0, 1.0)
+
+
+# ---------------------------------------------------------------------------- inputs
+
+
+def read_fragments(text: Path) -> tuple[list[Fragment], list[Chapter], str]:
+    """A part's Markdown (sentences and headings, with chapters) or plain text, one fragment per line."""
+    raw = text.read_bytes()
+    try:
+        decoded = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = raw[: e.start].count(b"\n") + 1
+        raise InputError(Problem(display_path(text), line, "E-TEXT-001", "invalid UTF-8")) from None
+    if text.suffix == ".md" and decoded.startswith("---"):
+        from .sources import load_part
+
+        part = load_part(text)
+        heading_ids = {s.heading.id for s in part.sections}
+        sentences = part.sentences()
+        frags = [Fragment(s.id, s.text, s.id in heading_ids) for s in sentences]
+        index = {s.id: i for i, s in enumerate(sentences)}
+        chapters = [Chapter(sec.id, sec.title, 0 if n == 0 else index[sec.heading.id])
+                    for n, sec in enumerate(part.sections)]
+        return frags, chapters, part.id
+    lines = [ln.strip() for ln in decoded.splitlines()]
+    frags = [Fragment(f"f{n:06d}", ln) for n, ln in enumerate((ln for ln in lines if ln), 1)]
+    if not frags:
+        raise InputError(Problem(display_path(text), 0, "E-TEXT-004", "no text to align (no non-empty lines)"))
+    return frags, [], text.stem
+
+
+def read_labels(path: Path, fragments: list[Fragment]) -> dict[int, float]:
+    """Audacity labels: `start<TAB>end<TAB>label`; the label names a fragment by id or 1-based number."""
+    ids = {f.id: i for i, f in enumerate(fragments)}
+    out: dict[int, float] = {}
+    problems = []
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip() or line.startswith("\\"):
+            continue
+        cols = line.split("\t")
+        try:
+            start = float(cols[0])
+        except ValueError:
+            problems.append(Problem(display_path(path), n, "E-LABEL-001", "expected 'start<TAB>end<TAB>label'"))
+            continue
+        label = cols[2].strip() if len(cols) > 2 else ""
+        k = ids.get(label)
+        if k is None and label.isdigit() and 1 <= int(label) <= len(fragments):
+            k = int(label) - 1
+        if k is None:
+            problems.append(Problem(display_path(path), n, "E-LABEL-002", f"label {label!r} names no fragment"))
+            continue
+        out[k] = start
+    if problems:
+        raise InputError(problems)
+    return out
+
+
+# ---------------------------------------------------------------------------- the stage
+
+
+def align(audio: Path, text: Path, labels: Path | None = None, labels_offset: float = 0.0) -> SyncMap:
+    probe(audio)
+    fragments, chapters, part_id = read_fragments(text)
+    nceps, nenergy, duration = narration_features(audio)
+    voiced, _ = voiced_mask(nenergy)
+    ref = synthesise(fragments)
+    fixed = read_labels(labels, fragments) if labels else {}
+    anchors = {k: int(round((t - labels_offset) / HOP)) for k, t in fixed.items() if 0 < k}
+    onsets, costs = align_features(ref, nceps, voiced, anchors)
+    snapped_on, snapped = snap(onsets, voiced, set(anchors))
+    for k, j in anchors.items():
+        snapped_on[k] = j
+    times = np.concatenate([[0.0], snapped_on[1:] * HOP, [duration]])
+    times = np.minimum(np.maximum.accumulate(times), duration)
+    ratio = voiced.sum() / max(1, ref.voiced_frames.sum())
+    expected = ref.speech_frames * ratio * HOP
+    durations = np.diff(times)
+    conf = confidence(costs, snapped, durations, expected)
+    frags = [{"id": f.id, "text": f.text, "begin": float(times[i]), "end": float(times[i + 1]),
+              "confidence": round(float(conf[i]), 3)} for i, f in enumerate(fragments)]
+    chaps = []
+    for n, c in enumerate(chapters):
+        begin = 0.0 if n == 0 else float(times[c.first_fragment])
+        end = float(times[chapters[n + 1].first_fragment]) if n + 1 < len(chapters) else duration
+        chaps.append({"id": c.id, "title": c.title, "begin": begin, "end": end})
+    return SyncMap(part=part_id, audio=audio.name, duration=duration, fragments=frags, chapters=chaps)
+
+
+def cmd_align(args: argparse.Namespace) -> int:
+    offset = args.labels_offset
+    if args.audio_report is not None:
+        import json
+
+        offset = float(json.loads(args.audio_report.read_text(encoding="utf-8"))["plan"]["trim_start"])
+    sync = align(args.audio, args.text, args.labels, labels_offset=offset)
+    write_syncmap(args.output, sync)
+    low = sorted(sync.fragments, key=lambda f: f["confidence"])[:1]
+    if args.verbose:
+        for f in low:
+            print(f"lowest confidence {f['confidence']:.2f}: {f['id']} {f['text'][:60]}")
+    return 0
+
+
+def register(add) -> None:
+    def setup(p: argparse.ArgumentParser) -> None:
+        p.add_argument("audio", type=Path, help="the narration (the master FLAC, or any audio file)")
+        p.add_argument("text", type=Path, help="a part's Markdown file, or plain text with one fragment per line")
+        p.add_argument("--labels", type=Path, default=None, help="Audacity label file fixing boundaries")
+        p.add_argument("--labels-offset", type=float, default=0.0,
+                       help="seconds to subtract from label times (the head trimmed off the recording)")
+        p.add_argument("--audio-report", type=Path, default=None,
+                       help="the master stage's report: take the labels offset from its trim")
+        p.add_argument("-o", "--output", type=Path, required=True, help="the sync map JSON")
+
+    add("align", "align a narration to its sentences and headings: write the sync map", setup, cmd_align)
+
+
+__all__ = ["align", "speakable", "number_words", "math"]

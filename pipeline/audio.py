@@ -1,0 +1,341 @@
+"""Audio: decode, trim, measure (BS.1770), normalise, limit, encode, tag (ID3v2.4 + CHAP/CTOC).
+
+Two streamed ffmpeg passes, never the whole recording in memory:
+
+1. **analyse**: one decode with ``ebur128`` (integrated loudness with BS.1770-4 gating, dual mono, and
+   the 100 ms momentary loudness used to find the speech) and ``astats`` (per-channel level and peak,
+   to find a dead channel).
+2. **render**: one decode, trimmed to the speech plus ``silence_pad``, high-passed (DC and rumble), gain
+   to the target, and, only where the measured peaks need it, a 4x-oversampled look-ahead limiter so
+   that the true peak of the delivered MP3 stays under the ceiling; then, from the same decoded
+   stream, the master FLAC, the podcast MP3 (CBR, Xing/LAME header) and the EPUB MP3 (64 kbps mono).
+
+The podcast MP3 is written untagged to ``build/encoded/``; ``tag`` adds ID3v2.4 tags, cover art and
+chapters from the sync map when that exists, so the timeline is the only source of chapter times.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import math
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from .ffmpeg import probe, run
+from .fsutil import atomic_path
+from .problems import InputError, Problem, display_path
+from .sources import AudioSettings
+
+# LAME's CBR presets below 160 kbps scale the input by 0.95 (-0.45 dB); we aim for the delivered MP3.
+LAME_SCALE_DB = 0.45
+# Headroom between the limiter's (oversampled) ceiling and the true-peak target, for MP3 overshoot.
+MP3_OVERSHOOT_DB = 0.7
+# Speech is the part of the recording whose momentary loudness is within this of the integrated level.
+SPEECH_BELOW_INTEGRATED_LU = 20.0
+DEAD_CHANNEL_DB = -70.0
+MIN_LOUDNESS = -60.0
+# Both passes start with this: a short fade from the first sample (so a file that starts with a DC offset
+# or mid-waveform does not step), then a high-pass that removes DC and rumble. Measuring after it means
+# the gain is computed on what is delivered.
+PRE_FILTER = "afade=t=in:d=0.05,highpass=f=50:poles=2"
+
+
+@dataclass(frozen=True)
+class Analysis:
+    source: str
+    codec: str
+    sample_rate: int
+    channels: int
+    duration: float                 # decoded duration, seconds
+    integrated: float               # LUFS (dual mono for a mono source)
+    peak_db: float                  # sample peak, dBFS, loudest channel
+    dc_offset: float
+    dead_channel: int | None        # 0-based index of a silent channel in a stereo file
+    speech_start: float             # first and last moments of speech (seconds)
+    speech_end: float
+
+
+@dataclass(frozen=True)
+class RenderPlan:
+    trim_start: float
+    trim_end: float
+    channels: int                   # 1 or 2 in the outputs
+    gain_db: float
+    limiter: bool
+    limit_db: float                 # sample-peak ceiling of the 4x-oversampled limiter
+
+
+_FRAME = re.compile(r"t:\s*([\d.]+)\s+TARGET:\S+ LUFS\s+M:\s*(-?[\d.]+)")
+_INTEGRATED = re.compile(r"Integrated loudness:\s*\n\s*I:\s*(-?[\d.]+) LUFS")
+_CHANNEL = re.compile(r"Channel: (\d+)\s*\n(?:.*\n)*?.*DC offset: (-?[\d.e+-]+|nan)\s*\n.*Peak level dB: (-?[\d.]+|-?inf)"
+                      r"\s*\n.*RMS level dB: (-?[\d.]+|-?inf)")
+
+
+def analyse(recording: Path) -> Analysis:
+    """Pass 1: decode once, measure loudness, peaks, channels and where the speech is."""
+    info = probe(recording)
+    shown = display_path(recording)
+    stderr = run(["-v", "info", "-i", str(recording), "-map", "0:a:0", "-vn", "-af",
+                  f"{PRE_FILTER},aresample=44100,astats=metadata=0:measure_perchannel=DC_offset+Peak_level+RMS_level"
+                  ":measure_overall=none,ebur128=dualmono=true:framelog=info", "-f", "null", "-"], recording)
+    frames = [(float(t), float(m)) for t, m in _FRAME.findall(stderr)]
+    mi = _INTEGRATED.search(stderr)
+    if not frames or not mi:
+        raise InputError(Problem(shown, 0, "E-AUDIO-003", "unreadable audio file: no audio decoded"))
+    duration = frames[-1][0]
+    if duration < 0.5:
+        raise InputError(Problem(shown, 0, "E-AUDIO-002", f"recording is too short ({duration:.2f} s)"))
+    if (info.duration and "Estimating duration" not in stderr
+            and duration < info.duration * 0.98 - 1.0):
+        raise InputError(Problem(shown, 0, "E-AUDIO-005",
+                                 f"truncated or corrupt: decoded {duration:.1f} s of the {info.duration:.1f} s "
+                                 "the file declares"))
+    integrated = float(mi.group(1))
+    channels = []
+    for ch, dc, peak, rms in _CHANNEL.findall(stderr):
+        channels.append((float(dc) if dc != "nan" else 0.0, _db(peak), _db(rms)))
+    if integrated <= MIN_LOUDNESS:
+        raise InputError(Problem(shown, 0, "E-AUDIO-006",
+                                 f"recording is silent or too quiet to measure ({integrated:.1f} LUFS)"))
+    dead = None
+    if len(channels) == 2:
+        rms = [c[2] for c in channels]
+        if min(rms) < DEAD_CHANNEL_DB and max(rms) > DEAD_CHANNEL_DB + 20:
+            dead = rms.index(min(rms))
+    threshold = integrated - SPEECH_BELOW_INTEGRATED_LU
+    loud = [t for t, m in frames if m > threshold]
+    # the momentary window is 400 ms long and ends at t: the onset lies in [t - 0.4, t]
+    speech_start = max(0.0, loud[0] - 0.25) if loud else 0.0
+    speech_end = min(duration, loud[-1] - 0.1) if loud else duration
+    return Analysis(
+        source=shown, codec=info.codec, sample_rate=info.sample_rate, channels=info.channels,
+        duration=duration, integrated=integrated,
+        peak_db=max((c[1] for c in channels), default=0.0),
+        dc_offset=max((abs(c[0]) for c in channels), default=0.0),
+        dead_channel=dead, speech_start=speech_start, speech_end=speech_end,
+    )
+
+
+def _db(v: str) -> float:
+    return -math.inf if "inf" in v else float(v)
+
+
+def plan(a: Analysis, s: AudioSettings) -> RenderPlan:
+    """Decide trim, channels, gain and whether the limiter is needed."""
+    start = max(0.0, a.speech_start - s.silence_pad)
+    end = min(a.duration, a.speech_end + s.silence_pad)
+    out_channels = 1 if a.channels == 1 or a.dead_channel is not None else 2
+    integrated = a.integrated
+    if a.dead_channel is not None:
+        integrated += 10 * math.log10(2)   # the live channel alone, measured as dual mono
+    gain = s.loudness - integrated + LAME_SCALE_DB
+    limit_db = s.true_peak - MP3_OVERSHOOT_DB
+    # sample peaks after gain, plus up to 3 dB of inter-sample peaks, against the ceiling
+    needs_limiter = a.peak_db + gain + 3.0 > limit_db
+    return RenderPlan(trim_start=round(start, 3), trim_end=round(end, 3), channels=out_channels,
+                      gain_db=round(gain, 2), limiter=needs_limiter, limit_db=limit_db)
+
+
+def filter_chain(a: Analysis, p: RenderPlan, s: AudioSettings) -> str:
+    # high-pass (DC and rumble) before trimming, so its settling happens outside the kept audio
+    chain = [PRE_FILTER, f"atrim=start={p.trim_start:.3f}:end={p.trim_end:.3f}",
+             "asetpts=PTS-STARTPTS", "afade=t=in:d=0.02",
+             f"afade=t=out:st={max(0.0, p.trim_end - p.trim_start - 0.02):.3f}:d=0.02"]
+    if a.channels > 2:
+        chain.append("pan=stereo|FL<FL+0.707*FC+0.5*BL+0.5*SL|FR<FR+0.707*FC+0.5*BR+0.5*SR")
+    if a.dead_channel is not None:
+        chain.append(f"pan=mono|c0=c{1 - a.dead_channel}")
+    chain.append(f"aresample={s.sample_rate}")
+    chain.append(f"volume={p.gain_db:.2f}dB")
+    if p.limiter:
+        limit = 10 ** (p.limit_db / 20)
+        chain.append(f"aresample={s.sample_rate * 4}")
+        chain.append(f"alimiter=limit={limit:.4f}:attack=3:release=60:level=disabled:latency=1")
+        chain.append(f"aresample={s.sample_rate}")
+    chain.append(f"aformat=sample_fmts=s16:channel_layouts={'mono' if p.channels == 1 else 'stereo'}")
+    return ",".join(chain)
+
+
+BITEXACT = ["-fflags", "+bitexact", "-flags:a", "+bitexact", "-map_metadata", "-1", "-map_chapters", "-1"]
+
+
+def render(recording: Path, master: Path, encoded: Path, epub_audio: Path, settings: AudioSettings,
+           report: Path | None = None) -> dict:
+    """Pass 2: write the master FLAC, the untagged podcast MP3 and the EPUB MP3 from one decode."""
+    a = analyse(recording)
+    p = plan(a, settings)
+    bitrate = settings.mono_bitrate if p.channels == 1 else settings.stereo_bitrate
+    chain = filter_chain(a, p, settings)
+    with contextlib.ExitStack() as stack:
+        tm = stack.enter_context(atomic_path(master))
+        te = stack.enter_context(atomic_path(encoded))
+        ta = stack.enter_context(atomic_path(epub_audio))
+        run(["-v", "error", "-y", "-i", str(recording),
+             "-filter_complex", f"[0:a:0]{chain},asplit=3[m][e][a]",
+             "-map", "[m]", *BITEXACT, "-c:a", "flac", "-compression_level", "2", "-f", "flac", str(tm),
+             "-map", "[e]", *BITEXACT, "-c:a", "libmp3lame", "-b:a", f"{bitrate}k", "-abr", "0",
+             "-id3v2_version", "0", "-write_id3v1", "0", "-write_xing", "1", "-f", "mp3", str(te),
+             "-map", "[a]", *BITEXACT, "-ac", "1", "-c:a", "libmp3lame", "-b:a", f"{settings.epub_bitrate}k",
+             "-id3v2_version", "0", "-write_id3v1", "0", "-write_xing", "1", "-f", "mp3", str(ta)],
+            recording, code="E-AUDIO-004", action="could not decode or encode")
+    facts = {"analysis": asdict(a), "plan": asdict(p), "filter": chain, "bitrate": bitrate}
+    if report is not None:
+        with atomic_path(report) as tr:
+            tr.write_text(json.dumps(facts, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return facts
+
+
+# ---------------------------------------------------------------------------- measuring
+
+_TP = re.compile(r"True peak:\s*\n\s*Peak:\s*(-?[\d.]+|-inf) dBFS")
+
+
+@dataclass(frozen=True)
+class Loudness:
+    integrated: float
+    true_peak: float
+    duration: float
+
+
+def measure(path: Path) -> Loudness:
+    """The independent meter: ffmpeg ebur128 with true peak and dual mono, as the checks use it."""
+    stderr = run(["-v", "info", "-i", str(path), "-map", "0:a:0", "-af",
+                  "ebur128=peak=true:dualmono=true:framelog=verbose", "-f", "null", "-"], path)
+    mi = _INTEGRATED.search(stderr)
+    mt = _TP.search(stderr)
+    md = re.findall(r"time=(\d+):(\d\d):(\d\d\.\d+)", stderr)
+    dur = 0.0
+    if md:
+        h, m, s_ = md[-1]
+        dur = int(h) * 3600 + int(m) * 60 + float(s_)
+    if not mi or not mt:
+        raise InputError(Problem(display_path(path), 0, "E-AUDIO-003", "could not measure loudness"))
+    tp = -math.inf if "inf" in mt.group(1) else float(mt.group(1))
+    return Loudness(integrated=float(mi.group(1)), true_peak=tp, duration=dur)
+
+
+# ---------------------------------------------------------------------------- tagging
+
+ID3_ORDER = ("TIT2", "TPE1", "TALB", "TRCK", "TDRC", "TLAN", "TCOP", "TPUB", "TCON", "COMM", "APIC")
+
+
+def id3_tag(frames: list) -> bytes:
+    """An ID3v2.4 tag with the frames in exactly the given order (mutagen sorts by size when saving,
+    which would put CHAP frames out of time order)."""
+    from mutagen.id3._tags import ID3SaveConfig, save_frame
+
+    config = ID3SaveConfig(4, None)
+    body = b"".join(save_frame(f, config=config) for f in frames)
+    padding = b"\0" * 256
+    size = len(body) + len(padding)
+    syncsafe = bytes([(size >> 21) & 0x7F, (size >> 14) & 0x7F, (size >> 7) & 0x7F, size & 0x7F])
+    return b"ID3" + bytes([4, 0, 0]) + syncsafe + body + padding
+
+
+def tag_frames(*, title: str, artist: str, album: str, track: int, total: int, date: str, language: str,
+               copyright_: str, publisher: str, comment: str, cover_png: bytes | None,
+               chapters: list[dict]) -> list:
+    from mutagen.id3 import APIC, CHAP, COMM, CTOC, TALB, TCON, TCOP, TDRC, TIT2, TLAN, TPE1, TPUB, TRCK, CTOCFlags
+
+    frames = [
+        TIT2(encoding=3, text=[title]),
+        TPE1(encoding=3, text=[artist]),
+        TALB(encoding=3, text=[album]),
+        TRCK(encoding=3, text=[f"{track}/{total}"]),
+        TDRC(encoding=3, text=[date]),
+        TLAN(encoding=3, text=[language]),
+        TCOP(encoding=3, text=[copyright_]),
+        TPUB(encoding=3, text=[publisher]),
+        TCON(encoding=3, text=["Podcast"]),
+        COMM(encoding=3, lang=language, desc="", text=[comment]),
+    ]
+    if cover_png:
+        frames.append(APIC(encoding=3, mime="image/png", type=3, desc="Cover", data=cover_png))
+    if chapters:
+        ids = [c["id"] for c in chapters]
+        frames.append(CTOC(element_id="toc", flags=CTOCFlags.TOP_LEVEL | CTOCFlags.ORDERED,
+                           child_element_ids=ids, sub_frames=[TIT2(encoding=3, text=["Chapters"])]))
+        for c in chapters:
+            frames.append(CHAP(element_id=c["id"], start_time=int(round(c["begin"] * 1000)),
+                               end_time=int(round(c["end"] * 1000)), start_offset=0xFFFFFFFF,
+                               end_offset=0xFFFFFFFF, sub_frames=[TIT2(encoding=3, text=[c["title"]])]))
+    return frames
+
+
+def write_tagged(encoded: Path, out: Path, frames: list) -> None:
+    data = encoded.read_bytes()
+    if data[:3] == b"ID3":  # never stack tags: drop an existing one
+        size = data[6:10]
+        n = (size[0] << 21) | (size[1] << 14) | (size[2] << 7) | size[3]
+        data = data[10 + n:]
+    with atomic_path(out) as tmp:
+        tmp.write_bytes(id3_tag(frames) + data)
+
+
+def iso639_2(lang: str) -> str:
+    base = lang.split("-")[0].lower()
+    return {"en": "eng", "fr": "fra", "de": "deu", "es": "spa", "cy": "cym", "ga": "gle", "gd": "gla",
+            "it": "ita", "nl": "nld", "pt": "por", "pl": "pol"}.get(base, base if len(base) == 3 else "und")
+
+
+# ---------------------------------------------------------------------------- stages
+
+
+def cmd_master(args: argparse.Namespace) -> int:
+    from .sources import load_book
+
+    book = load_book(args.texts)
+    facts = render(args.recording, args.output, args.mp3, args.epub_audio, book.audio, report=args.report)
+    a, p = facts["analysis"], facts["plan"]
+    print(f"{display_path(args.recording)}: {a['integrated']:.1f} LUFS in, gain {p['gain_db']:+.1f} dB, "
+          f"trimmed to {p['trim_end'] - p['trim_start']:.1f} s, {'mono' if p['channels'] == 1 else 'stereo'}"
+          f"{', limited' if p['limiter'] else ''}")
+    return 0
+
+
+def cmd_tag(args: argparse.Namespace) -> int:
+    from .cover import normalised_cover, typographic_cover
+    from .sources import load_book
+    from .syncmap import read_syncmap
+
+    book = load_book(args.texts)
+    try:
+        part = book.part(args.part)
+    except KeyError:
+        raise InputError(f"E-ID-005 no part with id '{args.part}' in {display_path(args.texts)}") from None
+    sync = read_syncmap(args.sync)
+    narrated = list(book.narrated_parts)
+    cover = args.cover.read_bytes() if args.cover else (
+        normalised_cover(book.cover) if book.cover else
+        typographic_cover(book.title, book.subtitle, book.authors, book.publisher))
+    frames = tag_frames(
+        title=part.title, artist=book.narrator, album=book.title, track=narrated.index(part) + 1,
+        total=len(narrated), date=part.published.isoformat(), language=iso639_2(book.language),
+        copyright_=book.rights, publisher=book.publisher, comment=part.subtitle, cover_png=cover,
+        chapters=sync.chapters)
+    write_tagged(args.mp3, args.output, frames)
+    return 0
+
+
+def register(add) -> None:
+    def setup_master(p: argparse.ArgumentParser) -> None:
+        p.add_argument("recording", type=Path, help="the narration, any common format")
+        p.add_argument("--texts", type=Path, default=Path("texts"), help="texts/ (for book.toml [audio])")
+        p.add_argument("-o", "--output", type=Path, required=True, help="the master FLAC")
+        p.add_argument("--mp3", type=Path, required=True, help="the untagged podcast MP3")
+        p.add_argument("--epub-audio", type=Path, required=True, help="the EPUB audio (64 kbps mono MP3)")
+        p.add_argument("--report", type=Path, default=None, help="write the measurements as JSON")
+
+    def setup_tag(p: argparse.ArgumentParser) -> None:
+        p.add_argument("mp3", type=Path, help="the untagged podcast MP3")
+        p.add_argument("--sync", type=Path, required=True, help="the part's sync map (chapter times)")
+        p.add_argument("--part", required=True, help="the part id")
+        p.add_argument("--texts", type=Path, default=Path("texts"))
+        p.add_argument("--cover", type=Path, default=None, help="cover PNG (default: from book.toml)")
+        p.add_argument("-o", "--output", type=Path, required=True)
+
+    add("master", "trim, normalise and limit a recording; write the master FLAC and both MP3s",
+        setup_master, cmd_master)
+    add("tag", "tag the podcast MP3 (ID3v2.4, cover, CHAP/CTOC chapters from the sync map)", setup_tag, cmd_tag)

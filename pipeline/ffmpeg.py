@@ -1,0 +1,82 @@
+"""Finding and running ffmpeg, and turning its failures into one clear line naming the file."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from .problems import InputError, Problem, display_path
+
+
+@lru_cache(maxsize=1)
+def ffmpeg_exe() -> str:
+    """$FFMPEG, else the system ffmpeg, else the static build shipped by imageio-ffmpeg (pip only)."""
+    env = os.environ.get("FFMPEG")
+    if env:
+        return env
+    system = shutil.which("ffmpeg")
+    if system:
+        return system
+    try:
+        import imageio_ffmpeg
+    except ImportError as e:  # pragma: no cover - imageio-ffmpeg is a dependency
+        raise InputError("E-AUDIO-000 ffmpeg not found: install ffmpeg or the imageio-ffmpeg package") from e
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+BASE_ARGS = ("-nostdin", "-hide_banner")
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    codec: str
+    sample_rate: int
+    channels: int
+    duration: float | None
+
+
+_DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
+_AUDIO = re.compile(r"Stream #\d+:\d+.*?: Audio: ([^,\s]+)[^,]*, (\d+) Hz, ([^,]+),")
+_LAYOUT_CHANNELS = {"mono": 1, "stereo": 2, "2.1": 3, "3.0": 3, "quad": 4, "4.0": 4, "5.0": 5,
+                    "5.1": 6, "5.1(side)": 6, "6.1": 7, "7.1": 8, "downmix": 2}
+
+
+def probe(path: Path) -> StreamInfo:
+    """Codec, rate, channels and duration of the first audio stream, from `ffmpeg -i` (no ffprobe needed)."""
+    shown = display_path(path)
+    if not path.exists():
+        raise InputError(Problem(shown, 0, "E-AUDIO-001", "file not found"))
+    if path.stat().st_size == 0:
+        raise InputError(Problem(shown, 0, "E-AUDIO-002", "file is empty (zero bytes)"))
+    r = subprocess.run([ffmpeg_exe(), *BASE_ARGS, "-i", str(path)], capture_output=True, text=True,
+                       errors="replace")
+    m = _AUDIO.search(r.stderr)
+    if not m:
+        reason = _last_error(r.stderr) or "no audio stream found"
+        raise InputError(Problem(shown, 0, "E-AUDIO-003", f"unreadable audio file: {reason}"))
+    layout = m.group(3).strip()
+    ch_match = re.match(r"(\d+) channels", layout)
+    channels = int(ch_match.group(1)) if ch_match else _LAYOUT_CHANNELS.get(layout, 2)
+    d = _DURATION.search(r.stderr)
+    duration = int(d.group(1)) * 3600 + int(d.group(2)) * 60 + float(d.group(3)) if d else None
+    return StreamInfo(codec=m.group(1), sample_rate=int(m.group(2)), channels=channels, duration=duration)
+
+
+def _last_error(stderr: str) -> str:
+    lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
+    for ln in reversed(lines):
+        if any(w in ln for w in ("Invalid", "invalid", "Error", "error", "not", "failed", "corrupt", "truncat")):
+            return re.sub(r"^\[[^\]]+\]\s*", "", ln)[:200]
+    return lines[-1][:200] if lines else ""
+
+
+def run(args: list[str], what: Path, code: str = "E-AUDIO-004", action: str = "could not decode") -> str:
+    """Run ffmpeg; on failure raise one InputError line naming ``what``. Returns stderr."""
+    r = subprocess.run([ffmpeg_exe(), *BASE_ARGS, *args], capture_output=True, text=True, errors="replace")
+    if r.returncode != 0:
+        raise InputError(Problem(display_path(what), 0, code, f"{action}: {_last_error(r.stderr) or 'ffmpeg failed'}"))
+    return r.stderr

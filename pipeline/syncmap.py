@@ -1,0 +1,126 @@
+"""The timeline: read and write sync maps, and write the WebVTT transcript and JSON chapters from them.
+
+A sync map (``build/sync/ID.json``) gives every spoken fragment (sentence or heading) of a part a begin
+and end time in the master audio, and every section (chapter) its begin and end. Fragments are contiguous,
+cover the whole audio and are in text order; their ids are the sentence ids of the source model.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from .fsutil import atomic_write_text
+from .problems import InputError, Problem, display_path
+
+
+@dataclass(frozen=True)
+class SyncMap:
+    part: str
+    audio: str
+    duration: float
+    fragments: list[dict]
+    chapters: list[dict]
+
+    def to_json(self) -> str:
+        data = {"part": self.part, "audio": self.audio, "duration": round(self.duration, 3),
+                "fragments": [_rounded(f) for f in self.fragments],
+                "chapters": [_rounded(c) for c in self.chapters]}
+        return json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
+
+
+def _rounded(d: dict) -> dict:
+    return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in d.items()}
+
+
+def write_syncmap(path: Path, sync: SyncMap) -> None:
+    atomic_write_text(path, sync.to_json())
+
+
+def read_syncmap(path: Path) -> SyncMap:
+    shown = display_path(path)
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError(Problem(shown, 0, "E-SYNC-001", "sync map not found (run the align stage)")) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError(Problem(shown, getattr(e, "lineno", 0), "E-SYNC-002", f"sync map is not valid JSON: {e}")) from None
+    problems = []
+    for key in ("part", "duration", "fragments"):
+        if key not in data:
+            problems.append(Problem(shown, 0, "E-SYNC-003", f"sync map has no '{key}'"))
+    if problems:
+        raise InputError(problems)
+    prev_end = 0.0
+    for i, f in enumerate(data["fragments"]):
+        if not all(k in f for k in ("id", "begin", "end", "text")):
+            problems.append(Problem(shown, 0, "E-SYNC-003", f"fragment {i} lacks id, begin, end or text"))
+            continue
+        if f["end"] < f["begin"] or abs(f["begin"] - prev_end) > 0.0015:
+            problems.append(Problem(shown, 0, "E-SYNC-004",
+                                    f"fragment {f['id']} ({f['begin']}–{f['end']}) is not contiguous with the one before"))
+        prev_end = f["end"]
+    if problems:
+        raise InputError(problems)
+    return SyncMap(part=data["part"], audio=data.get("audio", ""), duration=float(data["duration"]),
+                   fragments=data["fragments"], chapters=data.get("chapters", []))
+
+
+# ---------------------------------------------------------------------------- WebVTT and JSON chapters
+
+
+def vtt_time(t: float) -> str:
+    ms = int(round(t * 1000))
+    h, ms = divmod(ms, 3_600_000)
+    m, ms = divmod(ms, 60_000)
+    s, ms = divmod(ms, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
+
+
+def _vtt_escape(text: str) -> str:
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return " ".join(text.replace("-->", "→").split())
+
+
+def to_webvtt(sync: SyncMap, title: str = "") -> str:
+    """One cue per fragment, identified by its sentence id (so players and the web page can link them)."""
+    out = ["WEBVTT" + (f" - {_vtt_escape(title)}" if title else ""), ""]
+    for f in sync.fragments:
+        text = _vtt_escape(f["text"])
+        if not text or f["end"] <= f["begin"]:
+            continue
+        out += [f["id"], f"{vtt_time(f['begin'])} --> {vtt_time(f['end'])}", text, ""]
+    return "\n".join(out)
+
+
+def to_json_chapters(sync: SyncMap, title: str = "") -> str:
+    """Podcasting 2.0 JSON chapters, version 1.2."""
+    chapters = [{"startTime": round(c["begin"], 3), "endTime": round(c["end"], 3), "title": c["title"]}
+                for c in sync.chapters]
+    data = {"version": "1.2.0", "chapters": chapters}
+    if title:
+        data["title"] = title
+    return json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
+
+
+def cmd_transcript(args: argparse.Namespace) -> int:
+    sync = read_syncmap(args.sync)
+    atomic_write_text(args.output, to_webvtt(sync, args.title or ""))
+    return 0
+
+
+def cmd_chapters(args: argparse.Namespace) -> int:
+    sync = read_syncmap(args.sync)
+    atomic_write_text(args.output, to_json_chapters(sync, args.title or ""))
+    return 0
+
+
+def register(add) -> None:
+    def setup(p: argparse.ArgumentParser) -> None:
+        p.add_argument("sync", type=Path, help="the part's sync map")
+        p.add_argument("--title", default="", help="the part's title")
+        p.add_argument("-o", "--output", type=Path, required=True)
+
+    add("transcript", "write the WebVTT transcript (one cue per sentence) from a sync map", setup, cmd_transcript)
+    add("chapters", "write Podcasting 2.0 JSON chapters from a sync map", setup, cmd_chapters)

@@ -1,0 +1,187 @@
+"""The aligner against generated narrations with exact ground truth, and its command-line contract."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from narration import SR, boundary_errors, flite_available, make_narration, write_wav
+from pipeline.align import align, speakable
+from pipeline.sources import load_part
+from pipeline.syncmap import read_syncmap, to_json_chapters, to_webvtt
+
+ROOT = Path(__file__).resolve().parents[1]
+SWITCHBACK = ROOT / "texts" / "03-switchback.md"
+
+
+@pytest.fixture(scope="module")
+def sentences() -> list[str]:
+    return [s.text for s in load_part(SWITCHBACK).sentences()][:30]
+
+
+@pytest.fixture(scope="module")
+def narration(tmp_path_factory, sentences):
+    """30 sentences by another voice, pauses of 0.2–2 s, noise 30 dB under the speech, -14 dB level."""
+    n = make_narration(sentences, seed=11, voice="awb", noise_db=-58, gain_db=-14)
+    d = tmp_path_factory.mktemp("narration")
+    wav = write_wav(d / "n.wav", n.audio)
+    txt = d / "n.txt"
+    txt.write_text("\n".join(sentences) + "\n", encoding="utf-8")
+    return n, wav, txt
+
+
+def test_reference_voice_differs_from_the_narration() -> None:
+    assert flite_available(), "flite is the narration voice in the tests (espeak-ng is the aligner's)"
+
+
+def test_boundaries_within_goal(narration) -> None:
+    n, wav, txt = narration
+    sync = align(wav, txt)
+    err = boundary_errors(sync.fragments, n.begins)
+    assert err.mean() <= 0.050, f"mean boundary error {err.mean() * 1000:.0f} ms"
+    assert err.max() <= 0.250, f"worst boundary error {err.max() * 1000:.0f} ms"
+
+
+def test_sync_map_contract(narration, tmp_path) -> None:
+    n, wav, txt = narration
+    out = tmp_path / "sync.json"
+    r = subprocess.run([sys.executable, "-m", "pipeline", "align", str(wav), str(txt), "-o", str(out)],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    sync = read_syncmap(out)   # validates contiguity
+    lines = [ln for ln in txt.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    assert [f["text"] for f in sync.fragments] == lines
+    assert sync.fragments[0]["begin"] == 0.0
+    assert sync.fragments[-1]["end"] == pytest.approx(len(n.audio) / SR, abs=0.02)
+    for a, b in zip(sync.fragments, sync.fragments[1:]):
+        assert a["end"] == b["begin"] and a["begin"] < a["end"]
+    assert all(0.0 <= f["confidence"] <= 1.0 for f in sync.fragments)
+
+
+def test_aligning_twice_gives_identical_files(narration, tmp_path) -> None:
+    _, wav, txt = narration
+    outs = []
+    for name in ("a.json", "b.json"):
+        out = tmp_path / name
+        subprocess.run([sys.executable, "-m", "pipeline", "align", str(wav), str(txt), "-o", str(out)],
+                       check=True, cwd=ROOT)
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1]
+
+
+def test_markdown_part_gives_sentence_ids_and_chapters(tmp_path) -> None:
+    part = load_part(SWITCHBACK)
+    first_sections = part.sections[:3]
+    sents = [s for sec in first_sections for s in ([sec.heading] if sec is not part.sections[0] else
+             [sec.heading, part.subtitle_sentence]) + list(sec.sentences(include_heading=False))]
+    n = make_narration([s.text for s in sents], seed=5, voice="rms", noise_db=-60, gain_db=-10)
+    wav = write_wav(tmp_path / "p.wav", n.audio)
+    # a part file holding only those sections
+    text = SWITCHBACK.read_text(encoding="utf-8")
+    cut = text.index(f"## {part.sections[3].title}")
+    md = tmp_path / "03-switchback.md"
+    md.write_text(text[:cut], encoding="utf-8")
+    sync = align(wav, md)
+    assert [f["id"] for f in sync.fragments] == [s.id for s in sents]
+    assert [c["id"] for c in sync.chapters] == [s.id for s in first_sections]
+    assert sync.chapters[0]["begin"] == 0.0
+    heading_begin = {f["id"]: f["begin"] for f in sync.fragments}
+    for sec, ch in zip(first_sections[1:], sync.chapters[1:]):
+        assert ch["begin"] == heading_begin[sec.heading.id]
+        truth = n.begins[[s.id for s in sents].index(sec.heading.id)]
+        assert abs(ch["begin"] - truth) < 0.25
+    assert sync.chapters[-1]["end"] == sync.duration
+
+
+def test_unread_heading_gets_low_confidence(tmp_path, sentences) -> None:
+    skip = sentences.index("Both sides of the gate")
+    spoken = sentences[:skip] + sentences[skip + 1:]
+    n = make_narration(spoken, seed=3, voice="kal16", noise_db=-60, gain_db=-8)
+    wav = write_wav(tmp_path / "s.wav", n.audio)
+    txt = tmp_path / "s.txt"
+    txt.write_text("\n".join(sentences), encoding="utf-8")
+    sync = align(wav, txt)
+    conf = [f["confidence"] for f in sync.fragments]
+    assert conf[skip] < 0.6 <= float(np.median(conf))
+    ours = [f["begin"] for f in sync.fragments]
+    ours = ours[:skip] + ours[skip + 1:]
+    err = np.abs(np.array(ours[1:]) - np.array(n.begins[1:]))
+    assert err.mean() < 0.08
+
+
+def test_music_intro_is_absorbed(tmp_path, sentences) -> None:
+    t = np.arange(int(8 * SR)) / SR
+    music = 0.2 * np.sin(2 * np.pi * 220 * t) * np.sin(2 * np.pi * 0.5 * t) ** 2 \
+        + 0.15 * np.sin(2 * np.pi * 330 * t + np.sin(2 * np.pi * 3 * t))
+    n = make_narration(sentences[:15], seed=2, voice="slt", intro=music, noise_db=-60)
+    wav = write_wav(tmp_path / "m.wav", n.audio)
+    txt = tmp_path / "m.txt"
+    txt.write_text("\n".join(sentences[:15]), encoding="utf-8")
+    sync = align(wav, txt)
+    err = boundary_errors(sync.fragments, n.begins)
+    assert err.max() < 0.25
+    assert sync.fragments[0]["end"] == pytest.approx(n.begins[1], abs=0.1)
+
+
+def test_labels_fix_boundaries(narration, tmp_path) -> None:
+    n, wav, txt = narration
+    labels = tmp_path / "n.labels.txt"
+    # deliberately move two boundaries: the aligner must keep them exactly and fit the rest around them
+    labels.write_text(f"{n.begins[10] + 0.3:.3f}\t{n.begins[10] + 0.3:.3f}\t11\n"
+                      f"{n.begins[20]:.3f}\t{n.begins[20]:.3f}\tf000021\n", encoding="utf-8")
+    sync = align(wav, txt, labels)
+    assert sync.fragments[10]["begin"] == pytest.approx(n.begins[10] + 0.3, abs=0.011)
+    assert sync.fragments[20]["begin"] == pytest.approx(n.begins[20], abs=0.011)
+    err = boundary_errors(sync.fragments, n.begins)
+    others = np.delete(err, [9, 19])
+    assert others.max() < 0.25
+
+
+def test_bad_labels_are_reported(narration, tmp_path) -> None:
+    _, wav, txt = narration
+    labels = tmp_path / "bad.labels.txt"
+    labels.write_text("1.0\t1.0\tno-such-fragment\nabc\n", encoding="utf-8")
+    r = subprocess.run([sys.executable, "-m", "pipeline", "align", str(wav), str(txt), "--labels", str(labels),
+                        "-o", str(tmp_path / "x.json")], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 1
+    assert "E-LABEL-002" in r.stderr and "bad.labels.txt:1" in r.stderr
+    assert "E-LABEL-001" in r.stderr and "bad.labels.txt:2" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert not (tmp_path / "x.json").exists()
+
+
+@pytest.mark.parametrize("text, spoken", [
+    ("It fell to 8%.", "It fell to eight per cent."),
+    ("It cost £1.2m.", "It cost one point two million pounds."),
+    ("In 2007 and 1998.", "In two thousand and seven and nineteen ninety-eight."),
+    ("Barking & Dagenham", "Barking and Dagenham"),
+    ("2019–2023", "twenty nineteen to twenty twenty-three"),
+])
+def test_speakable(text: str, spoken: str) -> None:
+    assert speakable(text).replace("-", " ") == spoken.replace("-", " ")
+
+
+def test_webvtt_and_json_chapters(narration, tmp_path) -> None:
+    import webvtt
+
+    _, wav, txt = narration
+    sync = align(wav, txt)
+    vtt = tmp_path / "t.vtt"
+    vtt.write_text(to_webvtt(sync, "Switchback & <friends>"), encoding="utf-8")
+    cues = webvtt.read(str(vtt))
+    assert len(cues) == len(sync.fragments)
+    assert [c.identifier for c in cues] == [f["id"] for f in sync.fragments]
+    assert cues[3].text == sync.fragments[3]["text"]
+    h, m, sec = cues[5].start.split(":")
+    assert abs(int(h) * 3600 + int(m) * 60 + float(sec) - sync.fragments[5]["begin"]) < 0.002
+    sync_with_chapters = sync.__class__(part="p", audio="a", duration=10.0, fragments=sync.fragments,
+                                        chapters=[{"id": "p-c01", "title": "One & two", "begin": 0.0, "end": 4.0},
+                                                  {"id": "p-c02", "title": "Three", "begin": 4.0, "end": 10.0}])
+    data = json.loads(to_json_chapters(sync_with_chapters, "P"))
+    assert data["version"] == "1.2.0"
+    assert [c["startTime"] for c in data["chapters"]] == [0.0, 4.0]
+    assert data["chapters"][0]["title"] == "One & two"
