@@ -31,7 +31,6 @@ from pathlib import Path
 
 import numpy as np
 
-from .dtw import band_around_path, diagonal_band, dtw_band
 from .ffmpeg import BASE_ARGS, ffmpeg_exe, probe
 from .problems import InputError, Problem, display_path
 from .syncmap import SyncMap, write_syncmap
@@ -439,6 +438,8 @@ def _align_segment(feats: list[np.ndarray], voiced_frames: np.ndarray, y: np.nda
     onset_ref_arr = np.array(onset_ref)
     if len(y) < 4 or len(x) < 4:
         return np.zeros(n_frag), np.zeros(n_frag)
+
+    from .dtw import band_around_path, diagonal_band, dtw_band   # numba: imported only when aligning
 
     # coarse pass in a wide diagonal band, then a fine pass around the coarse path
     xc, yc = _decimate(x, COARSE), _decimate(y, COARSE)

@@ -6,9 +6,11 @@ Two streamed ffmpeg passes, never the whole recording in memory:
    the 100 ms momentary loudness used to find the speech) and ``astats`` (per-channel level and peak,
    to find a dead channel).
 2. **render**: one decode, trimmed to the speech plus ``silence_pad``, high-passed (DC and rumble), gain
-   to the target, and, only where the measured peaks need it, a 4x-oversampled look-ahead limiter so
+   to the target, and, only where the measured peaks need it, a 2x-oversampled look-ahead limiter so
    that the true peak of the delivered MP3 stays under the ceiling; then, from the same decoded
    stream, the master FLAC, the podcast MP3 (CBR, Xing/LAME header) and the EPUB MP3 (64 kbps mono).
+   Decoding and filtering run in one ffmpeg process, feeding float PCM through pipes to two encoder
+   processes (podcast MP3 + master FLAC; EPUB MP3), so the stage uses both cores.
 
 The podcast MP3 is written untagged to ``build/encoded/``; ``tag`` adds ID3v2.4 tags, cover art and
 chapters from the sync map when that exists, so the timeline is the only source of chapter times.
@@ -23,7 +25,7 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .ffmpeg import probe, run
+from .ffmpeg import probe, run, run_fanout
 from .fsutil import atomic_path
 from .problems import InputError, Problem, display_path
 from .sources import AudioSettings
@@ -35,6 +37,8 @@ MP3_OVERSHOOT_DB = 0.7
 # Speech is the part of the recording whose momentary loudness is within this of the integrated level.
 SPEECH_BELOW_INTEGRATED_LU = 20.0
 DEAD_CHANNEL_DB = -70.0
+# The limiter runs at this multiple of the sample rate, so it sees (most of) the peaks between samples.
+OVERSAMPLE = 2
 MIN_LOUDNESS = -60.0
 # Both passes start with this: a short fade from the first sample (so a file that starts with a DC offset
 # or mid-waveform does not step), then a high-pass that removes DC and rumble. Measuring after it means
@@ -64,7 +68,7 @@ class RenderPlan:
     channels: int                   # 1 or 2 in the outputs
     gain_db: float
     limiter: bool
-    limit_db: float                 # sample-peak ceiling of the 4x-oversampled limiter
+    limit_db: float                 # sample-peak ceiling of the oversampled limiter
 
 
 _FRAME = re.compile(r"t:\s*([\d.]+)\s+TARGET:\S+ LUFS\s+M:\s*(-?[\d.]+)")
@@ -78,8 +82,7 @@ def analyse(recording: Path) -> Analysis:
     info = probe(recording)
     shown = display_path(recording)
     stderr = run(["-v", "info", "-i", str(recording), "-map", "0:a:0", "-vn", "-af",
-                  f"{PRE_FILTER},aresample=44100,astats=metadata=0:measure_perchannel=DC_offset+Peak_level+RMS_level"
-                  ":measure_overall=none,ebur128=dualmono=true:framelog=info", "-f", "null", "-"], recording)
+                  f"{PRE_FILTER},ebur128=dualmono=true:peak=sample:framelog=info", "-f", "null", "-"], recording)
     frames = [(float(t), float(m)) for t, m in _FRAME.findall(stderr)]
     mi = _INTEGRATED.search(stderr)
     if not frames or not mi:
@@ -93,9 +96,9 @@ def analyse(recording: Path) -> Analysis:
                                  f"truncated or corrupt: decoded {duration:.1f} s of the {info.duration:.1f} s "
                                  "the file declares"))
     integrated = float(mi.group(1))
-    channels = []
-    for ch, dc, peak, rms in _CHANNEL.findall(stderr):
-        channels.append((float(dc) if dc != "nan" else 0.0, _db(peak), _db(rms)))
+    ms = _SAMPLE_PEAK.search(stderr)
+    peak_db = _db(ms.group(1)) if ms else 0.0
+    channels = _channel_levels(recording, duration) if info.channels >= 2 else []
     if integrated <= MIN_LOUDNESS:
         raise InputError(Problem(shown, 0, "E-AUDIO-006",
                                  f"recording is silent or too quiet to measure ({integrated:.1f} LUFS)"))
@@ -112,10 +115,23 @@ def analyse(recording: Path) -> Analysis:
     return Analysis(
         source=shown, codec=info.codec, sample_rate=info.sample_rate, channels=info.channels,
         duration=duration, integrated=integrated,
-        peak_db=max((c[1] for c in channels), default=0.0),
+        peak_db=peak_db,
         dc_offset=max((abs(c[0]) for c in channels), default=0.0),
         dead_channel=dead, speech_start=speech_start, speech_end=speech_end,
     )
+
+
+_SAMPLE_PEAK = re.compile(r"Sample peak:\s*\n\s*Peak:\s*(-?[\d.]+|-inf) dBFS")
+
+
+def _channel_levels(recording: Path, duration: float) -> list[tuple[float, float, float]]:
+    """DC offset, peak and RMS level of each channel, from a minute in the middle of the recording
+    (enough to tell a dead channel; far cheaper than measuring every channel of the whole file)."""
+    start = max(0.0, duration / 2 - 30)
+    stderr = run(["-v", "info", "-ss", f"{start:.3f}", "-t", "60", "-i", str(recording), "-map", "0:a:0", "-af",
+                  "astats=metadata=0:measure_perchannel=DC_offset+Peak_level+RMS_level:measure_overall=none",
+                  "-f", "null", "-"], recording)
+    return [(float(dc) if dc != "nan" else 0.0, _db(peak), _db(rms)) for _, dc, peak, rms in _CHANNEL.findall(stderr)]
 
 
 def _db(v: str) -> float:
@@ -151,10 +167,10 @@ def filter_chain(a: Analysis, p: RenderPlan, s: AudioSettings) -> str:
     chain.append(f"volume={p.gain_db:.2f}dB")
     if p.limiter:
         limit = 10 ** (p.limit_db / 20)
-        chain.append(f"aresample={s.sample_rate * 4}")
+        chain.append(f"aresample={s.sample_rate * OVERSAMPLE}")
         chain.append(f"alimiter=limit={limit:.4f}:attack=3:release=60:level=disabled:latency=1")
         chain.append(f"aresample={s.sample_rate}")
-    chain.append(f"aformat=sample_fmts=s16:channel_layouts={'mono' if p.channels == 1 else 'stereo'}")
+    chain.append(f"aformat=sample_fmts=flt:channel_layouts={'mono' if p.channels == 1 else 'stereo'}")
     return ",".join(chain)
 
 
@@ -172,14 +188,30 @@ def render(recording: Path, master: Path, encoded: Path, epub_audio: Path, setti
         tm = stack.enter_context(atomic_path(master))
         te = stack.enter_context(atomic_path(encoded))
         ta = stack.enter_context(atomic_path(epub_audio))
-        run(["-v", "error", "-y", "-i", str(recording),
-             "-filter_complex", f"[0:a:0]{chain},asplit=3[m][e][a]",
-             "-map", "[m]", *BITEXACT, "-c:a", "flac", "-compression_level", "2", "-f", "flac", str(tm),
-             "-map", "[e]", *BITEXACT, "-c:a", "libmp3lame", "-b:a", f"{bitrate}k", "-abr", "0",
-             "-id3v2_version", "0", "-write_id3v1", "0", "-write_xing", "1", "-f", "mp3", str(te),
-             "-map", "[a]", *BITEXACT, "-ac", "1", "-c:a", "libmp3lame", "-b:a", f"{settings.epub_bitrate}k",
-             "-id3v2_version", "0", "-write_id3v1", "0", "-write_xing", "1", "-f", "mp3", str(ta)],
-            recording, code="E-AUDIO-004", action="could not decode or encode")
+        layout = "mono" if p.channels == 1 else "stereo"
+        rate = str(settings.sample_rate)
+        full = ["-f", "f32le", "-ar", rate, "-ac", str(p.channels)]
+        mono = ["-f", "f32le", "-ar", rate, "-ac", "1"]
+        downmix = "anull" if p.channels == 1 else "pan=mono|c0=0.5*c0+0.5*c1"
+        mp3 = [*BITEXACT, "-c:a", "libmp3lame", "-abr", "0", "-id3v2_version", "0", "-write_id3v1", "0",
+               "-write_xing", "1", "-f", "mp3"]
+        run_fanout(
+            ["-v", "error", "-i", str(recording), "-filter_complex",
+             f"[0:a:0]{chain},asplit=3[pod][m][master];[m]{downmix}[mono]",
+             "-map", "[pod]", *full, "pipe:1", "-map", "[mono]", *mono, "{fd1}",
+             "-map", "[master]", *full, "{fd2}"],
+            [
+                # the podcast MP3, at the source's channel count
+                ["-v", "error", "-y", *full, "-channel_layout", layout, "-i", "-",
+                 "-b:a", f"{bitrate}k", *mp3, str(te)],
+                # the EPUB audio, mono
+                ["-v", "error", "-y", *mono, "-channel_layout", "mono", "-i", "-",
+                 "-b:a", f"{settings.epub_bitrate}k", *mp3, str(ta)],
+                # the master
+                ["-v", "error", "-y", *full, "-channel_layout", layout, "-i", "-", *BITEXACT,
+                 "-sample_fmt", "s16", "-c:a", "flac", "-compression_level", "0", "-f", "flac", str(tm)],
+            ],
+            recording)
     facts = {"analysis": asdict(a), "plan": asdict(p), "filter": chain, "bitrate": bitrate}
     if report is not None:
         with atomic_path(report) as tr:

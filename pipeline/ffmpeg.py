@@ -80,3 +80,57 @@ def run(args: list[str], what: Path, code: str = "E-AUDIO-004", action: str = "c
     if r.returncode != 0:
         raise InputError(Problem(display_path(what), 0, code, f"{action}: {_last_error(r.stderr) or 'ffmpeg failed'}"))
     return r.stderr
+
+
+def _grow_pipe(fd: int, size: int = 1 << 20) -> None:
+    """Enlarge a pipe's buffer (Linux), so the producer and the encoders do not wait on each other."""
+    import fcntl
+
+    try:
+        fcntl.fcntl(fd, 1031, size)   # F_SETPIPE_SZ
+    except OSError:
+        pass
+
+
+def run_fanout(producer: list[str], consumers: list[list[str]], what: Path, code: str = "E-AUDIO-004",
+               action: str = "could not decode or encode") -> None:
+    """One ffmpeg process decodes and filters, writing one PCM stream per consumer (``pipe:1``, then the
+    descriptors named by ``{fd1}``, ``{fd2}``... in its arguments); each consumer encodes from its stdin.
+    The processes run concurrently, so the encoders share the cores. On failure of any, one InputError
+    line naming ``what``; no output is trusted unless every process succeeded."""
+    import os
+    import tempfile
+
+    extra = [os.pipe() for _ in consumers[1:]]
+    for r, _ in extra:
+        _grow_pipe(r)
+    names = {f"fd{i + 1}": f"pipe:{w}" for i, (_, w) in enumerate(extra)}
+    args = [a.format(**names) if "{fd" in a else a for a in producer]
+    errs = [tempfile.TemporaryFile() for _ in range(len(consumers) + 1)]
+    procs = []
+    try:
+        prod = subprocess.Popen([ffmpeg_exe(), *BASE_ARGS, *args], stdout=subprocess.PIPE, stderr=errs[0],
+                                stdin=subprocess.DEVNULL, pass_fds=[w for _, w in extra])
+        for _, w in extra:
+            os.close(w)
+        _grow_pipe(prod.stdout.fileno())
+        inputs = [prod.stdout] + [r for r, _ in extra]
+        for i, (cmd, src) in enumerate(zip(consumers, inputs)):
+            procs.append(subprocess.Popen([ffmpeg_exe(), *BASE_ARGS, *cmd], stdin=src, stderr=errs[i + 1]))
+            if isinstance(src, int):
+                os.close(src)
+            else:
+                src.close()
+        codes = [p.wait() for p in procs]
+        codes.insert(0, prod.wait())
+        for rc, err in zip(codes, errs):
+            if rc != 0:
+                err.seek(0)
+                text = err.read().decode("utf-8", "replace")
+                raise InputError(Problem(display_path(what), 0, code, f"{action}: {_last_error(text) or 'ffmpeg failed'}"))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+        for e in errs:
+            e.close()

@@ -1,0 +1,118 @@
+#!/usr/bin/env python3
+"""Benchmark the aligner: realtime factor on one core, peak memory, accuracy and drift.
+
+    .venv/bin/python bench/align.py [--minutes 120] [--cores 0]
+
+The demo narrations in recordings/ (flite voices, varied formats, levels and pauses; espeak-ng is the
+aligner's reference, so the voices differ) come with exact ground truth in bench/truth/. They are laid
+end to end until the narration is --minutes long (2 hours by default), and the whole text is aligned
+in one run of `python -m pipeline align`, pinned to one core with taskset. Printed: realtime factor
+(audio seconds per wall second), peak memory, mean / p97 / worst boundary error against the true
+speech onsets, the share within 0.5 s, and the mean error in the first and last 10 minutes (drift).
+Goals (issue 4): >= 400x realtime on one core, <= 500 MB for 2 hours, mean <= 50 ms, worst <= 250 ms,
+and the last 10 minutes no worse than the first 10.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pipeline.ffmpeg import ffmpeg_exe  # noqa: E402
+from pipeline.sources import load_book  # noqa: E402
+
+SR = 16000
+
+
+def decode(path: Path) -> np.ndarray:
+    raw = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), "-ac", "1", "-ar", str(SR), "-f", "s16le",
+                          "-"], capture_output=True, check=True).stdout
+    return np.frombuffer(raw, "<i2")
+
+
+def build(minutes: float, d: Path) -> tuple[Path, Path, list[float]]:
+    book = load_book(ROOT / "texts", ROOT / "recordings")
+    audio, lines, truth = [], [], []
+    offset = 0
+    while offset < minutes * 60 * SR:
+        for part in book.narrated_parts:
+            t = json.loads((ROOT / "bench" / "truth" / f"{part.id}.json").read_text())
+            texts = {s.id: s.text for s in part.sentences()}
+            if [f["id"] for f in t["fragments"]] != list(texts):
+                raise SystemExit(f"bench/truth/{part.id}.json is stale: run `make demo-recordings`")
+            x = decode(part.recording)
+            audio.append(x)
+            for f in t["fragments"]:
+                lines.append(texts[f["id"]])
+                truth.append(offset / SR + f["begin"])
+            offset += len(x)
+            if offset >= minutes * 60 * SR:
+                break
+    wav = d / "narration.wav"
+    with wave.open(str(wav), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(SR)
+        for x in audio:
+            w.writeframes(x.tobytes())
+    txt = d / "narration.txt"
+    txt.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return wav, txt, truth
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--minutes", type=float, default=120.0)
+    ap.add_argument("--cores", default="0", help="taskset CPU list (default: one core)")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-align-") as d:
+        d = Path(d)
+        wav, txt, truth = build(args.minutes, d)
+        duration = wav.stat().st_size / 2 / SR
+        out = d / "sync.json"
+        # warm the numba cache so compilation is not timed
+        cmd = [sys.executable, "-m", "pipeline", "align", str(wav), str(txt), "-o", str(out)]
+        pin = ["taskset", "-c", args.cores] if shutil.which("taskset") else []
+        t = time.perf_counter()
+        r = subprocess.run(["/usr/bin/time", "-f", "%M", *pin, *cmd], capture_output=True, text=True, cwd=ROOT)
+        wall = time.perf_counter() - t
+        if r.returncode != 0:
+            raise SystemExit(r.stderr)
+        peak = int(r.stderr.strip().splitlines()[-1])
+        sync = json.loads(out.read_text())
+        begins = np.array([f["begin"] for f in sync["fragments"]])
+        truth_a = np.array(truth)
+        err = np.abs(begins[1:] - truth_a[1:])
+        t1 = truth_a[1:]
+        first = err[t1 < 600]
+        last = err[t1 > duration - 600]
+        conf = np.array([f["confidence"] for f in sync["fragments"]])
+        print(f"narration: {duration / 60:.1f} min, {len(truth)} fragments (demo narrations end to end)")
+        print(f"realtime factor: {duration / wall:.0f}x on {'one core' if pin and ',' not in args.cores else args.cores} "
+              f"({wall:.1f} s wall)")
+        print(f"peak memory: {peak / 1024:.0f} MB")
+        print(f"boundary error: mean {err.mean() * 1000:.0f} ms, median {np.median(err) * 1000:.0f} ms, "
+              f"p97 {np.percentile(err, 97) * 1000:.0f} ms, worst {err.max() * 1000:.0f} ms, "
+              f"within 0.5 s {np.mean(err <= 0.5) * 100:.1f}%")
+        print(f"drift: mean error first 10 min {first.mean() * 1000:.0f} ms, last 10 min {last.mean() * 1000:.0f} ms")
+        worst = np.argsort(err)[-5:][::-1]
+        for i in worst:
+            f = sync["fragments"][i + 1]
+            print(f"  {err[i]:.3f} s  conf {f['confidence']:.2f}  {f['text'][:70]}")
+        print(f"confidence: median {np.median(conf):.2f}, lowest {conf.min():.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

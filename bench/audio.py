@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""Benchmark the audio stage against the bare floor and ffmpeg-normalize, on the same input and ffmpeg.
+
+    .venv/bin/python bench/audio.py [--minutes 60] [--channels 2] [--skip-normalize]
+
+Builds a long speech recording (the demo narrations laid end to end, resampled to 44.1 kHz, FLAC),
+then times, each from one run:
+  * ours: `python -m pipeline master` (analysis pass + one decode feeding the master FLAC, the podcast
+    MP3 and the EPUB MP3);
+  * floor: one ffmpeg decode plus the encodes of the files we deliver (podcast MP3 and EPUB MP3);
+  * ffmpeg-normalize 1.43 doing the same loudness job (`-nt ebu -t -16 -tp -1
+    --keep-loudness-range-target -c:a libmp3lame`), installed into .venv on first use;
+and prints wall times, ratios and our peak memory (the Python process and its ffmpeg children).
+Goal (issue 3): ours <= 1.25x the floor and >= 3x faster than ffmpeg-normalize.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pipeline.ffmpeg import ffmpeg_exe  # noqa: E402
+
+
+def make_input(minutes: float, channels: int, out: Path) -> Path:
+    """The demo narrations decoded to 44.1 kHz and streamed, end to end and repeated, into one FLAC."""
+    recs = sorted(p for p in (ROOT / "recordings").iterdir() if not p.name.endswith(".labels.txt"))
+    pan = "pan=stereo|c0=c0|c1=0.92*c0" if channels == 2 else "anull"
+    enc = subprocess.Popen([ffmpeg_exe(), "-v", "error", "-y", "-f", "s16le", "-ar", "44100", "-ac", "1", "-i", "-",
+                            "-af", pan, "-c:a", "flac", str(out)], stdin=subprocess.PIPE)
+    need = int(minutes * 60 * 44100) * 2
+    while need > 0:
+        for rec in recs:
+            pcm = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(rec), "-ac", "1", "-ar", "44100",
+                                  "-f", "s16le", "-"], capture_output=True, check=True).stdout[:need]
+            enc.stdin.write(pcm)
+            need -= len(pcm)
+            if need <= 0:
+                break
+    enc.stdin.close()
+    if enc.wait() != 0:
+        raise SystemExit("could not build the benchmark input")
+    return out
+
+
+def timed(cmd: list[str], **kw) -> tuple[float, int]:
+    """Wall time and peak RSS (kB) of the command and its children."""
+    t = time.perf_counter()
+    r = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], capture_output=True, text=True, **kw)
+    wall = time.perf_counter() - t
+    if r.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{r.stderr[-2000:]}")
+    peak = int(r.stderr.strip().splitlines()[-1])
+    return wall, peak
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--minutes", type=float, default=60.0)
+    ap.add_argument("--channels", type=int, default=2, choices=(1, 2))
+    ap.add_argument("--skip-normalize", action="store_true")
+    args = ap.parse_args()
+    py = sys.executable
+    with tempfile.TemporaryDirectory(prefix="bench-audio-") as d:
+        d = Path(d)
+        src = make_input(args.minutes, args.channels, d / "input.flac")
+        print(f"input: {args.minutes:.0f} min, {'stereo' if args.channels == 2 else 'mono'}, 44.1 kHz FLAC "
+              f"({src.stat().st_size / 1e6:.0f} MB); ffmpeg: {ffmpeg_exe()}")
+        bitrate = "128k" if args.channels == 2 else "96k"
+        floor, _ = timed([ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-i", str(src),
+                          "-c:a", "libmp3lame", "-b:a", bitrate, str(d / "floor.mp3"),
+                          "-ac", "1", "-c:a", "libmp3lame", "-b:a", "64k", str(d / "floor-epub.mp3")])
+        ours, peak = timed([py, "-m", "pipeline", "master", str(src), "--texts", str(ROOT / "texts"),
+                            "-o", str(d / "m.flac"), "--mp3", str(d / "e.mp3"), "--epub-audio", str(d / "a.mp3")],
+                           cwd=ROOT)
+        print(f"floor (1 decode + podcast and EPUB MP3 encodes): {floor:7.1f} s")
+        print(f"ours (master stage):                             {ours:7.1f} s  = {ours / floor:.2f}x the floor, "
+              f"peak memory {peak / 1024:.0f} MB")
+        if not args.skip_normalize:
+            fn = Path(py).with_name("ffmpeg-normalize")
+            if not fn.exists():
+                subprocess.run([py, "-m", "pip", "install", "-q", "ffmpeg-normalize==1.43.0"], check=True)
+            env = dict(os.environ, FFMPEG_PATH=ffmpeg_exe())
+            norm, _ = timed([str(fn), str(src), "-nt", "ebu", "-t", "-16", "-tp", "-1",
+                             "--keep-loudness-range-target", "-c:a", "libmp3lame", "-b:a", bitrate,
+                             "-o", str(d / "norm.mp3"), "-f"], env=env)
+            print(f"ffmpeg-normalize 1.43:                           {norm:7.1f} s  = {norm / floor:.2f}x the floor; "
+                  f"ours is {norm / ours:.1f}x faster")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
