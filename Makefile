@@ -2,6 +2,8 @@
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DELETE_ON_ERROR:
+# keep every intermediate (sync maps, untagged MP3s): later stages and the report read them
+.SECONDARY:
 .SUFFIXES:
 MAKEFLAGS += --no-builtin-rules --warn-undefined-variables
 
@@ -29,7 +31,14 @@ help:
 $(VENV_OK): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade 'pip>=24'
-	$(VENV)/bin/pip install --quiet -c constraints.txt -e '.[test]'
+	$(VENV)/bin/pip install --quiet -c constraints.txt -e '.[test,check]'
+	touch $@
+
+# Node tools for the checks: podcast-partytime (a real podcast parser), DAISY Ace, axe-core.
+# Chromium comes from Debian (/usr/bin/chromium), never from a browser downloader.
+NODE_OK := node_modules/.installed
+$(NODE_OK): package.json package-lock.json
+	PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 ## venv: create .venv and install the pinned dependencies
@@ -109,7 +118,7 @@ check: build/sources.ok
 
 ## test: run the test suite (fast; SLOW=1 adds the long checks)
 .PHONY: test
-test: $(VENV_OK)
+test: $(VENV_OK) $(NODE_OK)
 	$(PY) -m pytest -q -n 2 $(if $(SLOW),,-m 'not slow') $(PYTEST_ARGS)
 
 ## demo-recordings: regenerate the synthetic demo narrations in recordings/ (needs flite, ffmpeg)
@@ -125,4 +134,4 @@ clean:
 ## distclean: also remove the virtual environment
 .PHONY: distclean
 distclean: clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) node_modules

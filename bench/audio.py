@@ -51,14 +51,44 @@ def make_input(minutes: float, channels: int, out: Path) -> Path:
     return out
 
 
+def tree_rss(root: int) -> int:
+    """Resident memory (kB) of a process and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for d in Path("/proc").iterdir():
+        if not d.name.isdigit():
+            continue
+        try:
+            stat = (d / "stat").read_text()
+            status = (d / "status").read_text()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+        children.setdefault(ppid, []).append(int(d.name))
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                rss[int(d.name)] = int(line.split()[1])
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0)
+        todo.extend(children.get(pid, []))
+    return total
+
+
 def timed(cmd: list[str], **kw) -> tuple[float, int]:
-    """Wall time and peak RSS (kB) of the command and its children."""
+    """Wall time and peak resident memory (kB) of the command with all its processes together,
+    sampled every 50 ms."""
     t = time.perf_counter()
-    r = subprocess.run(["/usr/bin/time", "-f", "%M", *cmd], capture_output=True, text=True, **kw)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+    peak = 0
+    while p.poll() is None:
+        peak = max(peak, tree_rss(p.pid))
+        time.sleep(0.05)
     wall = time.perf_counter() - t
-    if r.returncode != 0:
-        raise SystemExit(f"failed: {' '.join(cmd)}\n{r.stderr[-2000:]}")
-    peak = int(r.stderr.strip().splitlines()[-1])
+    out, err = p.communicate()
+    if p.returncode != 0:
+        raise SystemExit(f"failed: {' '.join(cmd)}\n{err[-2000:]}")
     return wall, peak
 
 
@@ -83,7 +113,7 @@ def main() -> int:
                            cwd=ROOT)
         print(f"floor (1 decode + podcast and EPUB MP3 encodes): {floor:7.1f} s")
         print(f"ours (master stage):                             {ours:7.1f} s  = {ours / floor:.2f}x the floor, "
-              f"peak memory {peak / 1024:.0f} MB")
+              f"peak memory {peak / 1024:.0f} MB (all its processes together)")
         if not args.skip_normalize:
             fn = Path(py).with_name("ffmpeg-normalize")
             if not fn.exists():
