@@ -4,8 +4,9 @@
     .venv/bin/python bench/align.py [--minutes 120] [--cores 0]
 
 The demo narrations in recordings/ (flite voices, varied formats, levels and pauses; espeak-ng is the
-aligner's reference, so the voices differ) come with exact ground truth in bench/truth/. They are laid
-end to end until the narration is --minutes long (2 hours by default), and the whole text is aligned
+aligner's reference, so the voices differ) come with exact ground truth in bench/truth/. They are
+levelled (as the master stage would) and laid end to end until the narration is --minutes long (2 hours
+by default), and the whole text is aligned
 in one run of `python -m pipeline align`, pinned to one core with taskset. Printed: realtime factor
 (audio seconds per wall second), peak memory, mean / p97 / worst boundary error against the true
 speech onsets, the share within 0.5 s, and the mean error in the first and last 10 minutes (drift).
@@ -52,6 +53,9 @@ def build(minutes: float, d: Path) -> tuple[Path, Path, list[float]]:
             if [f["id"] for f in t["fragments"]] != list(texts):
                 raise SystemExit(f"bench/truth/{part.id}.json is stale: run `make demo-recordings`")
             x = decode(part.recording)
+            # level every piece as the master stage would (the aligner's input is a normalised master)
+            rms = np.sqrt(np.mean(x.astype(np.float64) ** 2)) + 1e-9
+            x = np.clip(x * (3000.0 / rms), -32768, 32767).astype("<i2")
             audio.append(x)
             for f in t["fragments"]:
                 lines.append(texts[f["id"]])

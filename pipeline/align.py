@@ -9,7 +9,7 @@
    found by an energy detector), and the pauses between fragments are filled with the narration's own
    silence so the two timelines have the same length.
 4. **DTW**, coarse to fine: a 100 ms pass in a wide diagonal band, then a 20 ms pass in a band around
-   the coarse path (numba kernel, one byte per cell of the band).
+   the coarse path (numba kernel, two bits per cell of the band).
 5. **Pause snapping**: each boundary mapped through the path moves to the end of the nearest pause in
    the narration (just before the next onset), when there is one close by.
 6. **Confidence** per fragment from the DTW distance along its path, the pause found and how far its
@@ -45,6 +45,7 @@ SNAP_WINDOW_S = 0.6
 MIN_PAUSE_S = 0.12
 ONSET_LEAD_S = 0.0
 TTS_RATE = 300
+HEADING_PAUSE_WEIGHT = 3.0   # a gap next to a heading gets this many times the silence of other gaps
 
 
 @dataclass(frozen=True)
@@ -231,18 +232,23 @@ def cepstra(logmel: np.ndarray, n_ceps: int = 12) -> np.ndarray:
     return (logmel @ dct.T).astype(np.float32)
 
 
-def compensate(ref_logmel: np.ndarray, ref_voiced: np.ndarray, narr_logmel: np.ndarray,
-               narr_voiced: np.ndarray) -> np.ndarray:
+def compensate(ref_logmel: list[np.ndarray], ref_voiced: list[np.ndarray], narr: "Narration") -> list[np.ndarray]:
     """Add the narration's background noise to the reference, at the same level relative to the speech
-    (parallel model combination in the mel power domain), so that noise does not look like a mismatch."""
-    if narr_voiced.sum() < 10 or (~narr_voiced).sum() < 10 or ref_voiced.sum() < 10:
+    (parallel model combination in the mel power domain), so that noise does not look like a mismatch.
+    Works fragment by fragment, in place."""
+    voiced_total = sum(int(v.sum()) for v in ref_voiced)
+    if narr.voiced.sum() < 10 or (~narr.voiced).sum() < 10 or voiced_total < 10:
         return ref_logmel
-    narr_speech = np.exp(narr_logmel[narr_voiced].astype(np.float64)).mean(axis=0)
-    narr_noise = np.median(np.exp(narr_logmel[~narr_voiced].astype(np.float64)), axis=0)
-    ref_speech = np.exp(ref_logmel[ref_voiced].astype(np.float64)).mean(axis=0)
-    scale = ref_speech.sum() / narr_speech.sum()
-    noise = (narr_noise * scale).astype(np.float32)
-    return np.log(np.exp(ref_logmel) + noise[None, :]).astype(np.float32)
+    ref_speech = sum(np.exp(m[v]).sum(axis=0, dtype=np.float64) for m, v in zip(ref_logmel, ref_voiced) if len(m))
+    ref_speech = ref_speech / voiced_total
+    scale = ref_speech.sum() / narr.speech_power.sum()
+    noise = (narr.noise_power * scale).astype(np.float32)[None, :]
+    out = []
+    for m in ref_logmel:
+        p = np.exp(m)
+        p += noise
+        out.append(np.log(p, out=p))
+    return out
 
 
 def _mel_filterbank(sr: int, nfft: int, n: int, fmin: float, fmax: float) -> np.ndarray:
@@ -261,13 +267,26 @@ def _mel_filterbank(sr: int, nfft: int, n: int, fmin: float, fmax: float) -> np.
     return fb
 
 
-def narration_features(audio: Path, chunk_s: float = 60.0) -> tuple[np.ndarray, np.ndarray, float]:
-    """Stream the narration from ffmpeg as 16 kHz mono and compute features chunk by chunk."""
+@dataclass
+class Narration:
+    ceps: np.ndarray            # MFCC c1..c12 per 10 ms frame (float32)
+    voiced: np.ndarray          # speech frames by the energy detector
+    speech_power: np.ndarray    # mean mel power of the speech frames, per band
+    noise_power: np.ndarray     # median mel power of the pauses, per band
+    duration: float
+
+
+def narration_features(audio: Path, chunk_s: float = 60.0) -> Narration:
+    """Stream the narration from ffmpeg as 16 kHz mono and compute its features chunk by chunk.
+
+    Log mel energies are kept as float16 until the speech detector has seen the whole file, then turned
+    into cepstra and the speech and noise spectra a chunk at a time: about 90 bytes per 10 ms frame in
+    all (about 60 MB for two hours)."""
     mf = MFCC(SR)
     cmd = [ffmpeg_exe(), *BASE_ARGS, "-v", "error", "-i", str(audio), "-map", "0:a:0", "-ac", "1",
            "-ar", str(SR), "-f", "s16le", "-"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    ceps, energy = [], []
+    mels, energy = [], []
     carry = np.zeros(0, np.float32)
     total = 0
     step = int(chunk_s * SR)
@@ -282,16 +301,36 @@ def narration_features(audio: Path, chunk_s: float = 60.0) -> tuple[np.ndarray, 
         n = 1 + (len(buf) - mf.win) // mf.hop if len(buf) >= mf.win else 0
         if n > 0:
             c, e = mf.frames(buf[: (n - 1) * mf.hop + mf.win])
-            ceps.append(c)
+            mels.append(c.astype(np.float16))
             energy.append(e)
             carry = buf[n * mf.hop:]
         else:
             carry = buf
     err = proc.stderr.read().decode("utf-8", "replace") if proc.stderr else ""
-    if proc.wait() != 0 or total == 0:
+    if proc.wait() != 0 or total == 0 or not mels:
         raise InputError(Problem(display_path(audio), 0, "E-AUDIO-004",
                                  f"could not decode: {err.strip().splitlines()[-1] if err.strip() else 'no audio'}"))
-    return np.concatenate(ceps), np.concatenate(energy), total / SR
+    voiced, _ = voiced_mask(np.concatenate(energy))
+    del energy
+    n_frames = sum(len(m) for m in mels)
+    ceps = np.empty((n_frames, 12), np.float32)
+    speech_sum = np.zeros(mels[0].shape[1])
+    noise_parts = []
+    pos = 0
+    for m in mels:
+        v = voiced[pos:pos + len(m)]
+        mf32 = m.astype(np.float32)
+        ceps[pos:pos + len(m)] = cepstra(mf32)
+        power = np.exp(mf32)
+        speech_sum += power[v].sum(axis=0, dtype=np.float64)
+        if (~v).any():
+            noise_parts.append(np.median(power[~v], axis=0))
+        pos += len(m)
+    mels.clear()
+    speech_power = speech_sum / max(1, int(voiced.sum()))
+    noise_power = np.median(np.array(noise_parts), axis=0) if noise_parts else np.zeros_like(speech_power)
+    return Narration(ceps=ceps, voiced=voiced, speech_power=speech_power, noise_power=noise_power,
+                     duration=total / SR)
 
 
 def voiced_mask(energy: np.ndarray) -> tuple[np.ndarray, float]:
@@ -326,34 +365,57 @@ class Reference:
     speech_frames: np.ndarray   # per fragment, number of frames
     voiced_frames: np.ndarray   # per fragment, frames the energy detector calls speech
     voiced: list[np.ndarray]    # per fragment, the detector's mask
+    heading: np.ndarray | None = None   # per fragment, whether it is a title or heading
 
 
-def synthesise(fragments: list[Fragment]) -> Reference:
+def synthesise(fragments: list[Fragment], batch_s: float = 60.0) -> Reference:
     """Speak every fragment with the reference voice; features of each fragment's trimmed speech.
 
-    The trimmed fragments are laid end to end and analysed in one pass, then split at their offsets
-    (frame-aligned, so no frame straddles two fragments)."""
+    Trimmed fragments are laid end to end, frame-aligned (no frame straddles two fragments), and
+    analysed a batch of about a minute at a time, so only features are kept, never hours of audio."""
     tts = Espeak.get()
     mf = MFCC(tts.sample_rate)
-    pieces, counts, starts = [], [], []
-    pos = 0
+    feats: list[np.ndarray] = []
+    energies: list[np.ndarray] = []
+    batch: list[tuple[np.ndarray, int]] = []
+    batch_len = 0
+
+    def flush() -> None:
+        nonlocal batch, batch_len
+        if not batch:
+            return
+        pieces, starts = [], []
+        pos = 0
+        for x, n in batch:
+            starts.append(pos // mf.hop)
+            if n:
+                length = (n - 1) * mf.hop + mf.win
+                padded = -(-length // mf.hop) * mf.hop      # the next fragment starts on a frame boundary
+                pieces.append(x[:length])
+                pieces.append(np.zeros(padded - length, np.float32))
+                pos += padded
+        ceps, energy = mf.frames(np.concatenate(pieces)) if pieces else (np.zeros((0, mf.fb.shape[0]), np.float32),
+                                                                          np.zeros(0, np.float32))
+        for (_, n), a in zip(batch, starts):
+            feats.append(ceps[a:a + n] if n else np.zeros((0, mf.fb.shape[0]), np.float32))
+            energies.append(energy[a:a + n] if n else np.zeros(0, np.float32))
+        batch, batch_len = [], 0
+
     for f in fragments:
         x = _trim(tts.say(speakable(f.text)), tts.sample_rate)
         n = 0 if len(x) < mf.win else 1 + (len(x) - mf.win) // mf.hop
-        counts.append(n)
-        starts.append(pos // mf.hop)
-        if n:
-            length = (n - 1) * mf.hop + mf.win
-            padded = -(-length // mf.hop) * mf.hop      # next fragment starts on a frame boundary
-            pieces.append(x[:length])
-            pieces.append(np.zeros(padded - length, np.float32))
-            pos += padded
-    ceps, energy = mf.frames(np.concatenate(pieces) if pieces else np.zeros(mf.win, np.float32))
-    feats = [ceps[a:a + n] if n else np.zeros((0, ceps.shape[1]), np.float32) for a, n in zip(starts, counts)]
-    voiced, _ = voiced_mask(energy)
-    voiced_frames = np.array([int(voiced[a:a + n].sum()) for a, n in zip(starts, counts)])
-    vf = [voiced[a:a + n] if n else np.zeros(0, bool) for a, n in zip(starts, counts)]
-    return Reference(feats=feats, speech_frames=np.array(counts), voiced_frames=voiced_frames, voiced=vf)
+        batch.append((x, n))
+        batch_len += len(x)
+        if batch_len > batch_s * tts.sample_rate:
+            flush()
+    flush()
+    counts = np.array([len(c) for c in feats])
+    allenergy = np.concatenate(energies) if len(energies) and counts.sum() else np.zeros(1, np.float32)
+    voiced, _ = voiced_mask(allenergy)
+    vf = list(np.split(voiced[: counts.sum()], np.cumsum(counts)[:-1])) if counts.sum() else \
+        [np.zeros(0, bool) for _ in counts]
+    return Reference(feats=feats, speech_frames=counts, voiced_frames=np.array([int(v.sum()) for v in vf]),
+                     voiced=vf, heading=np.array([f.is_heading for f in fragments], dtype=bool))
 
 
 def _stretch(c: np.ndarray, ratio: float) -> np.ndarray:
@@ -374,28 +436,34 @@ def _decimate(x: np.ndarray, factor: int) -> np.ndarray:
     return head.astype(np.float32)
 
 
-def align_features(ref: Reference, nmel: np.ndarray, nvoiced: np.ndarray,
+def align_features(ref: Reference, narr: Narration,
                    anchors: dict[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Onset frame (10 ms) in the narration of every fragment, and the mean DTW distance per fragment."""
     n_frag = len(ref.feats)
-    nceps = cepstra(nmel)
-    counts = [len(c) for c in ref.feats]
-    if sum(counts):
-        allmel = compensate(np.vstack([c for c in ref.feats if len(c)]),
-                            np.concatenate([v for v in ref.voiced if len(v)]), nmel, nvoiced)
-        allceps = cepstra(allmel)
-        split = np.cumsum(counts)[:-1]
-        ref = Reference(feats=list(np.split(allceps, split)), speech_frames=ref.speech_frames,
-                        voiced_frames=ref.voiced_frames, voiced=ref.voiced)
-    # normalise each signal by the statistics of its own speech
-    speech = nceps[nvoiced] if nvoiced.sum() > 10 else nceps
+    nvoiced = narr.voiced
+    ref_ceps = [cepstra(m) if len(m) else np.zeros((0, 12), np.float32)
+                for m in compensate(ref.feats, ref.voiced, narr)]
+    # normalise each signal by the statistics of its own speech (in place: the narration is the big one)
+    y = narr.ceps
+    speech = y[nvoiced] if nvoiced.sum() > 10 else y
     mu_n, sd_n = speech.mean(axis=0), speech.std(axis=0) + 1e-6
-    y = (nceps - mu_n) / sd_n
+    del speech
+    y -= mu_n
+    y /= sd_n
     silence = y[~nvoiced].mean(axis=0) if (~nvoiced).sum() > 10 else np.full(y.shape[1], -1.5, np.float32)
-    allref = np.vstack([c for c in ref.feats if len(c)]) if any(len(c) for c in ref.feats) else np.zeros((1, 12))
+    # Pauses carry no information but their noise: every frame the detector calls silence becomes the
+    # same silence vector, in both signals, so a long pause costs nothing to stretch and noise that
+    # changes along the recording cannot pull a sentence into a pause.
+    y[~nvoiced] = silence
+    allref = np.vstack([c for c in ref_ceps if len(c)]) if any(len(c) for c in ref_ceps) else np.zeros((1, 12))
     # normalise by the statistics of the reference's speech
     mu_r, sd_r = allref.mean(axis=0), allref.std(axis=0) + 1e-6
-    feats = [((c - mu_r) / sd_r).astype(np.float32) for c in ref.feats]
+    del allref
+    feats = [((c - mu_r) / sd_r).astype(np.float32) for c in ref_ceps]
+    del ref_ceps
+    for c, v in zip(feats, ref.voiced):
+        if len(c):
+            c[~v] = silence
 
     anchors = dict(sorted((anchors or {}).items()))
     bounds = [(0, 0)] + list(anchors.items()) + [(n_frag, len(y))]
@@ -404,7 +472,9 @@ def align_features(ref: Reference, nmel: np.ndarray, nvoiced: np.ndarray,
     for (f0, j0), (f1, j1) in zip(bounds[:-1], bounds[1:]):
         if f1 <= f0:
             continue
-        seg_on, seg_cost = _align_segment(feats[f0:f1], ref.voiced_frames[f0:f1], y[j0:j1], nvoiced[j0:j1], silence)
+        heading = ref.heading[f0:f1] if ref.heading is not None else np.zeros(f1 - f0, bool)
+        seg_on, seg_cost = _align_segment(feats[f0:f1], ref.voiced_frames[f0:f1], y[j0:j1], nvoiced[j0:j1], silence,
+                                          heading)
         onsets[f0:f1] = seg_on + j0
         costs[f0:f1] = seg_cost
         for k, j in anchors.items():
@@ -414,7 +484,7 @@ def align_features(ref: Reference, nmel: np.ndarray, nvoiced: np.ndarray,
 
 
 def _align_segment(feats: list[np.ndarray], voiced_frames: np.ndarray, y: np.ndarray, voiced: np.ndarray,
-                   silence: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                   silence: np.ndarray, heading: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     n_frag = len(feats)
     narr_speech = int(voiced.sum())
     ref_speech = int(voiced_frames.sum())
@@ -422,19 +492,25 @@ def _align_segment(feats: list[np.ndarray], voiced_frames: np.ndarray, y: np.nda
     ratio = float(np.clip(ratio, 0.4, 2.5))
     stretched = [_stretch(c, ratio) for c in feats]
     speech_total = sum(len(c) for c in stretched)
-    gaps = n_frag + 1
-    pause = max(1, int((len(y) - speech_total) / gaps)) if len(y) > speech_total else 1
-    pad = np.repeat(silence[None, :].astype(np.float32), pause, axis=0)
-    parts, onset_ref = [pad], []
-    pos = pause
-    for c in stretched:
+    # the narration's silence, shared among the gaps; narrators pause longer around headings
+    weight = np.ones(n_frag + 1)
+    weight[0] = weight[-1] = HEADING_PAUSE_WEIGHT
+    weight[:-1][heading] = HEADING_PAUSE_WEIGHT
+    weight[1:][heading] = HEADING_PAUSE_WEIGHT
+    silence_total = max(len(y) - speech_total, n_frag + 1)
+    pauses_len = np.maximum(1, np.round(weight / weight.sum() * silence_total)).astype(int)
+    x = np.empty((speech_total + int(pauses_len.sum()), y.shape[1]), np.float32)
+    onset_ref = []
+    x[: pauses_len[0]] = silence
+    pos = int(pauses_len[0])
+    speech_len = [len(c) for c in stretched]
+    for k, c in enumerate(stretched):
         onset_ref.append(pos)
-        if len(c):
-            parts.append(c)
-            pos += len(c)
-        parts.append(pad)
-        pos += pause
-    x = np.vstack(parts).astype(np.float32)
+        x[pos:pos + len(c)] = c
+        pos += len(c)
+        x[pos:pos + pauses_len[k + 1]] = silence
+        pos += int(pauses_len[k + 1])
+    del stretched
     onset_ref_arr = np.array(onset_ref)
     if len(y) < 4 or len(x) < 4:
         return np.zeros(n_frag), np.zeros(n_frag)
@@ -456,11 +532,11 @@ def _align_segment(feats: list[np.ndarray], voiced_frames: np.ndarray, y: np.nda
     rows, starts = np.unique(pi[order], return_index=True)
     first_j[rows] = pj[order][starts]
     onsets = first_j[np.minimum(onset_ref_arr // FINE, len(xf) - 1)] * FINE
-    # mean local distance along each fragment's stretch of the path
-    row_of = pi // 1
-    frag_of_row = np.searchsorted(onset_ref_arr // FINE, row_of, side="right") - 1
-    costs = np.zeros(n_frag)
-    valid = frag_of_row >= 0
+    # mean local distance along each fragment's speech (not the pause after it) on the path
+    frag_of_row = np.searchsorted(onset_ref_arr // FINE, pi, side="right") - 1
+    speech_end = (onset_ref_arr + np.array(speech_len)) // FINE
+    valid = (frag_of_row >= 0)
+    valid[valid] &= pi[valid] < speech_end[frag_of_row[valid]]
     sums = np.bincount(frag_of_row[valid], weights=dist[valid], minlength=n_frag)
     counts = np.bincount(frag_of_row[valid], minlength=n_frag)
     costs = sums / np.maximum(counts, 1)
@@ -505,14 +581,24 @@ def snap(onsets: np.ndarray, voiced: np.ndarray, fixed: set[int]) -> tuple[np.nd
     return out, snapped
 
 
-def confidence(costs: np.ndarray, snapped: np.ndarray, durations: np.ndarray, expected: np.ndarray) -> np.ndarray:
+def confidence(costs: np.ndarray, snapped: np.ndarray, durations: np.ndarray, expected: np.ndarray,
+               heard: np.ndarray | None = None, expected_heard: np.ndarray | None = None) -> np.ndarray:
+    """Per fragment, in [0, 1]: the DTW distance along it against the file's median, whether it begins
+    at a pause, its length, and how much speech the narration has in it against what its text needs
+    (an unread heading or a skipped sentence has little; an ad-lib or a repetition has too much)."""
     med = np.median(costs) if len(costs) else 0.0
     spread = np.percentile(costs, 75) - np.percentile(costs, 25) + 1e-6 if len(costs) else 1.0
     z = (costs - med) / spread
     c = 1.0 / (1.0 + np.exp(z - 2.0))
+    # a boundary not at a pause is doubtful for both fragments it separates
     c = np.where(snapped, c, c * 0.75)
+    c[:-1] = np.where(snapped[1:], c[:-1], c[:-1] * 0.75)
     ratio = np.where(expected > 0, durations / np.maximum(expected, 1e-6), 1.0)
     c = np.where((ratio < 0.4) | (ratio > 2.5), c * 0.5, c)
+    if heard is not None and expected_heard is not None:
+        speech = np.where(expected_heard > 0, heard / np.maximum(expected_heard, 1e-6), 1.0)
+        c = np.where(speech < 0.35, c * 0.4, c)
+        c = np.where(speech > 2.5, c * 0.5, c)
     return np.clip(c, 0.0, 1.0)
 
 
@@ -578,12 +664,12 @@ def read_labels(path: Path, fragments: list[Fragment]) -> dict[int, float]:
 def align(audio: Path, text: Path, labels: Path | None = None, labels_offset: float = 0.0) -> SyncMap:
     probe(audio)
     fragments, chapters, part_id = read_fragments(text)
-    nceps, nenergy, duration = narration_features(audio)
-    voiced, _ = voiced_mask(nenergy)
+    narr = narration_features(audio)
+    voiced, duration = narr.voiced, narr.duration
     ref = synthesise(fragments)
     fixed = read_labels(labels, fragments) if labels else {}
     anchors = {k: int(round((t - labels_offset) / HOP)) for k, t in fixed.items() if 0 < k}
-    onsets, costs = align_features(ref, nceps, voiced, anchors)
+    onsets, costs = align_features(ref, narr, anchors)
     snapped_on, snapped = snap(onsets, voiced, set(anchors))
     for k, j in anchors.items():
         snapped_on[k] = j
@@ -592,7 +678,10 @@ def align(audio: Path, text: Path, labels: Path | None = None, labels_offset: fl
     ratio = voiced.sum() / max(1, ref.voiced_frames.sum())
     expected = ref.speech_frames * ratio * HOP
     durations = np.diff(times)
-    conf = confidence(costs, snapped, durations, expected)
+    cum = np.concatenate([[0], np.cumsum(voiced)])
+    idx = np.clip(np.round(times / HOP).astype(int), 0, len(voiced))
+    heard = (cum[idx[1:]] - cum[idx[:-1]]) * HOP
+    conf = confidence(costs, snapped, durations, expected, heard, ref.voiced_frames * ratio * HOP)
     frags = [{"id": f.id, "text": f.text, "begin": float(times[i]), "end": float(times[i + 1]),
               "confidence": round(float(conf[i]), 3)} for i, f in enumerate(fragments)]
     chaps = []

@@ -2,7 +2,7 @@
 
 Rows are reference frames, columns narration frames; row ``i`` may only visit columns
 ``lo[i] <= j < hi[i]``. Steps: diagonal, down (reference advances) and right (narration advances),
-each adding the local Euclidean distance. Backpointers are one byte per cell inside the band only
+each adding the local Euclidean distance. Backpointers are two bits per cell inside the band only
 (the local distances along the path are recomputed after backtracking),
 so memory is (band width x rows) bytes, never the full matrix.
 """
@@ -32,7 +32,6 @@ def _dtw(x, y, lo, hi, base, back):  # pragma: no cover - compiled
             dist = np.float32(np.sqrt(s))
             if i == 0 and j == 0:
                 cur[j] = dist
-                back[base[i]] = 0
                 continue
             best = INF
             step = 0
@@ -46,7 +45,8 @@ def _dtw(x, y, lo, hi, base, back):  # pragma: no cover - compiled
                 best = cur[j - 1]
                 step = 3
             cur[j] = best + dist if best < INF else INF
-            back[base[i] + j - a] = step
+            cell = base[i] + j - a
+            back[cell >> 2] |= np.uint8(step << ((cell & 3) * 2))
         # reset the parts of prev we will not need and swap
         pa = lo[i - 1] if i > 0 else 0
         pb = hi[i - 1] if i > 0 else 0
@@ -69,7 +69,8 @@ def _backtrack(lo, hi, base, back, n, m):  # pragma: no cover - compiled
         path_i[k] = i
         path_j[k] = j
         k += 1
-        step = back[base[i] + j - lo[i]]
+        cell = base[i] + j - lo[i]
+        step = (back[cell >> 2] >> ((cell & 3) * 2)) & 3
         if step == 0:
             break
         if step == 1:
@@ -97,7 +98,7 @@ def dtw_band(x: np.ndarray, y: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tu
     widths = hi - lo
     base = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(widths, out=base[1:])
-    back = np.zeros(int(base[-1]), dtype=np.uint8)
+    back = np.zeros((int(base[-1]) + 3) // 4, dtype=np.uint8)   # 2 bits per cell
     x = np.ascontiguousarray(x, dtype=np.float32)
     y = np.ascontiguousarray(y, dtype=np.float32)
     total = _dtw(x, y, lo, hi, base, back)
@@ -105,8 +106,19 @@ def dtw_band(x: np.ndarray, y: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tu
         raise RuntimeError("no warping path inside the band")
     pi, pj = _backtrack(lo, hi, base, back, n, m)
     del back
-    dist = np.sqrt(((x[pi] - y[pj]) ** 2).sum(axis=1))
-    return pi, pj, dist
+    return pi, pj, _path_distance(x, y, pi, pj)
+
+
+@njit(cache=True, nogil=True)
+def _path_distance(x, y, pi, pj):  # pragma: no cover - compiled
+    out = np.empty(len(pi), dtype=np.float32)
+    for k in range(len(pi)):
+        s = np.float32(0.0)
+        for d in range(x.shape[1]):
+            t = x[pi[k], d] - y[pj[k], d]
+            s += t * t
+        out[k] = np.sqrt(s)
+    return out
 
 
 def diagonal_band(n: int, m: int, half_width: int) -> tuple[np.ndarray, np.ndarray]:
