@@ -1,0 +1,255 @@
+"""The large-print web edition: ``output/index.html`` and ``output/stories/ID.html``, with read-along.
+
+Readers get UK large-print typography (UKAAF, RNIB) and WCAG 2.2 structure from the stylesheet in
+``pipeline/static/largeprint.css``; the pages are written by jinja2 (autoescaped) from the templates
+``pipeline/templates/web-*.html``. Every spoken element (title, subtitle, headings, sentences) is a
+``<span id="SENTENCE_ID" data-begin data-end>`` timed by the part's sync map (``build/sync/ID.json``),
+so ``pipeline/static/readalong.js`` can highlight the sentence being read and play from any sentence.
+Without scripting the page still reads, and the ``<audio controls>`` player still plays.
+
+Safety: no inline script or style (a Content-Security-Policy meta tag forbids both), every link is
+relative and names a file (``stories/ID.html``, ``../index.html``) so the site works from ``file://``
+and from a web server. Output is deterministic: the same inputs give the same bytes.
+
+    python -m pipeline web texts --sync build/sync --site output -o output/index.html
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .fsutil import atomic_write_text
+from .problems import InputError, Problem, display_path
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+STATIC = Path(__file__).resolve().parent / "static"
+STATIC_FILES = ("largeprint.css", "readalong.js", "icon.svg")
+
+# The whole policy: our own files only, nothing inline, no plugins, no forms, no base rewriting.
+# (frame-ancestors cannot be set from a meta tag; a server should send it as a header.)
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; media-src 'self'; "
+       "font-src 'self'; connect-src 'none'; object-src 'none'; base-uri 'none'; form-action 'none'")
+
+
+# ---------------------------------------------------------------------------- the view model
+
+
+@dataclass(frozen=True)
+class SentenceView:
+    id: str
+    segments: tuple[tuple[str, bool], ...]   # (text, strong) runs
+    begin: str | None                        # seconds, "12.340", from the sync map
+    end: str | None
+
+
+@dataclass(frozen=True)
+class BlockView:
+    kind: str                                # paragraph | quote | list | subheading
+    items: tuple[tuple[SentenceView, ...], ...]
+    ordered: bool = False
+
+
+@dataclass(frozen=True)
+class SectionView:
+    id: str
+    heading: SentenceView | None             # None for the first section (its heading is the h1)
+    blocks: tuple[BlockView, ...]
+    is_reflection: bool
+    sublevel: int                            # heading level of its sub-headings (no gaps after the h1)
+
+
+@dataclass(frozen=True)
+class PartView:
+    id: str
+    number: int                              # 1-based position in reading order
+    title: str
+    subtitle: str
+    narrated: bool
+    duration: float | None
+    duration_text: str
+    duration_iso: str
+    page: str                                # stories/ID.html, relative to the site root
+    audio: str                               # audio/ID.mp3
+    transcript: str                          # transcripts/ID.vtt
+
+
+def segments(text: str, strong: tuple[tuple[int, int], ...]) -> tuple[tuple[str, bool], ...]:
+    """Split a sentence's text into plain and emphasised runs (emphasis is shown by weight)."""
+    out: list[tuple[str, bool]] = []
+    pos = 0
+    for a, b in sorted(strong):
+        a, b = max(a, pos), min(b, len(text))
+        if a >= b:
+            continue
+        if a > pos:
+            out.append((text[pos:a], False))
+        out.append((text[a:b], True))
+        pos = b
+    if pos < len(text) or not out:
+        out.append((text[pos:], False))
+    return tuple(out)
+
+
+def format_duration(seconds: float) -> tuple[str, str]:
+    """("6 minutes 11 seconds", "PT6M11S") for a duration in seconds."""
+    total = int(round(seconds))
+    h, rest = divmod(total, 3600)
+    m, s = divmod(rest, 60)
+
+    def unit(n: int, name: str) -> str:
+        return f"{n} {name}{'' if n == 1 else 's'}"
+
+    words = [unit(n, name) for n, name in ((h, "hour"), (m, "minute"), (s, "second")) if n]
+    iso = "PT" + "".join(f"{n}{u}" for n, u in ((h, "H"), (m, "M"), (s, "S")) if n)
+    return (" ".join(words) or "0 seconds"), (iso if iso != "PT" else "PT0S")
+
+
+def _times(part, sync_dir: Path) -> tuple[dict[str, tuple[float, float]], float | None]:
+    """Sentence id -> (begin, end) from the part's sync map, checked against the text."""
+    if not part.narrated:
+        return {}, None
+    from .syncmap import read_syncmap
+
+    path = sync_dir / f"{part.id}.json"
+    sync = read_syncmap(path)
+    want = [s.id for s in part.sentences()]
+    got = [f["id"] for f in sync.fragments]
+    if got != want:
+        missing = [i for i in want if i not in set(got)]
+        extra = [i for i in got if i not in set(want)]
+        detail = (f"{len(missing)} sentence(s) not timed (first {missing[0]})" if missing else
+                  f"{len(extra)} unknown fragment(s) (first {extra[0]})" if extra else "fragments out of order")
+        raise InputError(Problem(display_path(path), 0, "E-WEB-001",
+                                 f"sync map does not match {display_path(part.source)}: {detail} (re-run align)"))
+    return {f["id"]: (float(f["begin"]), float(f["end"])) for f in sync.fragments}, float(sync.duration)
+
+
+def _sentence(s, times: dict[str, tuple[float, float]]) -> SentenceView:
+    t = times.get(s.id)
+    return SentenceView(id=s.id, segments=segments(s.text, s.strong),
+                        begin=f"{t[0]:.3f}" if t else None, end=f"{t[1]:.3f}" if t else None)
+
+
+def part_views(book, sync_dir: Path) -> tuple[list[PartView], dict[str, dict[str, tuple[float, float]]]]:
+    """Every part's view and timings; the problems of every sync map are reported together."""
+    views, timings, problems = [], {}, []
+    for n, part in enumerate(book.parts, 1):
+        try:
+            times, duration = _times(part, sync_dir)
+        except InputError as e:
+            problems.extend(e.problems)
+            continue
+        timings[part.id] = times
+        text, iso = format_duration(duration) if duration is not None else ("", "")
+        views.append(PartView(id=part.id, number=n, title=part.title, subtitle=part.subtitle,
+                              narrated=part.narrated, duration=duration, duration_text=text, duration_iso=iso,
+                              page=f"stories/{part.id}.html", audio=f"audio/{part.id}.mp3",
+                              transcript=f"transcripts/{part.id}.vtt"))
+    if problems:
+        raise InputError(problems)
+    return views, timings
+
+
+def story_sections(part, times: dict[str, tuple[float, float]]) -> tuple[SectionView, ...]:
+    out = []
+    for i, sec in enumerate(part.sections):
+        blocks = tuple(BlockView(kind=b.kind, ordered=b.ordered,
+                                 items=tuple(tuple(_sentence(s, times) for s in item) for item in b.items))
+                       for b in sec.blocks)
+        out.append(SectionView(id=sec.id, heading=None if i == 0 else _sentence(sec.heading, times),
+                               blocks=blocks, is_reflection=sec.is_reflection, sublevel=2 if i == 0 else 3))
+    return tuple(out)
+
+
+# ---------------------------------------------------------------------------- rendering
+
+
+def environment():
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        autoescape=True,                     # every template, whatever its name
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+    )
+    return env
+
+
+def _common(book, root: str) -> dict:
+    return {"book": book, "csp": CSP, "root": root, "lang": book.language,
+            "static": f"{root}static/", "authors": join_names(book.authors)}
+
+
+def join_names(names) -> str:
+    """"A, B and C"."""
+    names = list(names)
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def render_index(book, parts: list[PartView], env=None) -> str:
+    env = env or environment()
+    return env.get_template("web-index.html").render(
+        **_common(book, ""), parts=parts, epub=f"{book.id}.epub", feed="podcast.xml")
+
+
+def render_story(book, parts: list[PartView], index: int, times: dict[str, tuple[float, float]], env=None) -> str:
+    env = env or environment()
+    part = book.parts[index]
+    view = parts[index]
+    return env.get_template("web-story.html").render(
+        **_common(book, "../"), part=view, total=len(parts),
+        title=_sentence(part.sections[0].heading, times),
+        subtitle=_sentence(part.subtitle_sentence, times) if part.subtitle_sentence else None,
+        sections=story_sections(part, times),
+        prev=parts[index - 1] if index > 0 else None,
+        next=parts[index + 1] if index + 1 < len(parts) else None)
+
+
+def build_site(texts: Path, sync_dir: Path, site: Path, index: Path) -> list[Path]:
+    """Write the index, one page per part and the static files; return the paths written."""
+    from .sources import load_book
+
+    book = load_book(texts)
+    site, index = Path(site), Path(index)
+    if index.resolve().parent != site.resolve():
+        raise InputError(Problem(display_path(index), 0, "E-WEB-002",
+                                 f"the index must be written at the site root ({display_path(site)}/index.html)"))
+    parts, timings = part_views(book, Path(sync_dir))
+    env = environment()
+    written: list[Path] = []
+    for i, part in enumerate(book.parts):
+        path = site / "stories" / f"{part.id}.html"
+        atomic_write_text(path, render_story(book, parts, i, timings[part.id], env))
+        written.append(path)
+    for name in STATIC_FILES:
+        path = site / "static" / name
+        atomic_write_text(path, (STATIC / name).read_text(encoding="utf-8"))
+        written.append(path)
+    atomic_write_text(index, render_index(book, parts, env))
+    written.append(index)
+    return written
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    written = build_site(args.texts, args.sync, args.site, args.output)
+    if getattr(args, "verbose", False):
+        for p in written:
+            print(os.fspath(p))
+    return 0
+
+
+def register(add) -> None:
+    def setup(p: argparse.ArgumentParser) -> None:
+        p.add_argument("texts", type=Path, help="the texts/ folder (book.toml and NN-ID.md parts)")
+        p.add_argument("--sync", type=Path, required=True, help="folder of sync maps (build/sync/ID.json)")
+        p.add_argument("--site", type=Path, required=True,
+                       help="the site root (output/): stories/ID.html and static/ are written inside it")
+        p.add_argument("-o", "--output", type=Path, required=True, help="the index page (SITE/index.html)")
+
+    add("web", "write the large-print web edition (index, one page per part, stylesheet, read-along script)",
+        setup, cmd_web)

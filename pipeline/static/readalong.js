@@ -1,0 +1,195 @@
+/* Case Maker Press: read-along for the large-print web edition.
+   Every spoken element is <span class="s" id="SENTENCE_ID" data-begin data-end> with times from the
+   sync map. While the narration plays, the sentence being read gets class "current" and
+   aria-current="true" (not a live region: screen readers are not interrupted) and is scrolled into
+   view, smoothly unless the reader prefers reduced motion. With read-along on, every sentence can be
+   clicked, or reached with Tab and activated with Enter or Space, to play from it; with it off, the
+   sentences are plain text again and leave the tab order. Without this script the page reads and
+   the player plays as usual. */
+(function () {
+  "use strict";
+
+  var STORE_KEY = "casemaker.readalong";
+  var audio = document.getElementById("narration");
+  var controls = document.getElementById("readalong-controls");
+  var toggle = document.getElementById("readalong");
+  if (!audio || !controls || !toggle) {
+    return;
+  }
+  var spans = Array.prototype.slice.call(document.querySelectorAll("span.s[data-begin]"));
+  if (!spans.length) {
+    return;
+  }
+  var begins = spans.map(function (s) { return parseFloat(s.getAttribute("data-begin")); });
+  var ends = spans.map(function (s) { return parseFloat(s.getAttribute("data-end")); });
+  var indexOf = {};
+  spans.forEach(function (s, i) { indexOf[s.id] = i; });
+  var reducedMotion = window.matchMedia ? window.matchMedia("(prefers-reduced-motion: reduce)") : null;
+  var on = false;
+  var current = -1;
+  var frame = 0;
+
+  /* the last sentence that has begun at time t (fragments are contiguous and in order) */
+  function indexAt(t) {
+    if (!(t >= begins[0])) {
+      return -1;
+    }
+    if (t >= ends[ends.length - 1]) {
+      return spans.length - 1;
+    }
+    var lo = 0;
+    var hi = spans.length - 1;
+    while (lo < hi) {
+      var mid = (lo + hi + 1) >> 1;
+      if (begins[mid] <= t) {
+        lo = mid;
+      } else {
+        hi = mid - 1;
+      }
+    }
+    return lo;
+  }
+
+  function inView(el) {
+    var r = el.getBoundingClientRect();
+    var h = window.innerHeight || document.documentElement.clientHeight;
+    return r.top >= h * 0.1 && r.bottom <= h * 0.85;
+  }
+
+  function setCurrent(i, scroll) {
+    if (i === current) {
+      return;
+    }
+    if (current >= 0) {
+      spans[current].classList.remove("current");
+      spans[current].removeAttribute("aria-current");
+    }
+    current = i;
+    if (i < 0) {
+      return;
+    }
+    var el = spans[i];
+    el.classList.add("current");
+    el.setAttribute("aria-current", "true");
+    if (scroll && !inView(el)) {
+      var reduce = reducedMotion && reducedMotion.matches;
+      el.scrollIntoView({ block: "center", inline: "nearest", behavior: reduce ? "auto" : "smooth" });
+    }
+  }
+
+  function started() {
+    return !audio.paused || audio.currentTime > 0;
+  }
+
+  function update() {
+    if (!on) {
+      return;
+    }
+    if (!started() || audio.ended) {
+      setCurrent(-1, false);
+      return;
+    }
+    setCurrent(indexAt(audio.currentTime + 0.001), !audio.paused);
+  }
+
+  function tick() {
+    frame = 0;
+    update();
+    if (on && !audio.paused) {
+      frame = window.requestAnimationFrame(tick);
+    }
+  }
+
+  function startTicking() {
+    if (!frame) {
+      frame = window.requestAnimationFrame(tick);
+    }
+  }
+
+  function playFrom(el) {
+    var i = indexOf[el.id];
+    if (i === undefined) {
+      return;
+    }
+    audio.currentTime = begins[i];
+    setCurrent(i, false);
+    var p = audio.play();
+    if (p && typeof p.catch === "function") {
+      p.catch(function () { /* playback refused (no media, or no permission): the seek still stands */ });
+    }
+  }
+
+  function sentenceOf(target) {
+    var el = target && target.closest ? target.closest("span.s[data-begin]") : null;
+    return el && indexOf[el.id] !== undefined ? el : null;
+  }
+
+  function setOn(value) {
+    on = value;
+    document.documentElement.classList.toggle("readalong", on);
+    spans.forEach(function (s) {
+      if (on) {
+        s.setAttribute("tabindex", "0");
+      } else {
+        s.removeAttribute("tabindex");
+      }
+    });
+    if (on) {
+      update();
+      if (!audio.paused) {
+        startTicking();
+      }
+    } else {
+      setCurrent(-1, false);
+    }
+    try {
+      window.localStorage.setItem(STORE_KEY, on ? "on" : "off");
+    } catch (e) { /* storage unavailable (private mode, file://): keep the choice for this page only */ }
+  }
+
+  document.addEventListener("click", function (ev) {
+    if (!on || ev.button !== 0 || ev.defaultPrevented) {
+      return;
+    }
+    var el = sentenceOf(ev.target);
+    if (!el) {
+      return;
+    }
+    var sel = window.getSelection ? window.getSelection() : null;
+    if (sel && !sel.isCollapsed && sel.toString().trim()) {
+      return; /* the reader is selecting text, not asking to play */
+    }
+    playFrom(el);
+  });
+
+  document.addEventListener("keydown", function (ev) {
+    if (!on || ev.altKey || ev.ctrlKey || ev.metaKey || ev.shiftKey) {
+      return;
+    }
+    if (ev.key !== "Enter" && ev.key !== " " && ev.key !== "Spacebar") {
+      return;
+    }
+    var el = sentenceOf(ev.target);
+    if (!el || ev.target !== el) {
+      return;
+    }
+    ev.preventDefault();
+    playFrom(el);
+  });
+
+  ["timeupdate", "seeking", "seeked", "pause", "ended", "emptied"].forEach(function (name) {
+    audio.addEventListener(name, update);
+  });
+  audio.addEventListener("play", startTicking);
+  audio.addEventListener("playing", startTicking);
+
+  toggle.addEventListener("change", function () { setOn(toggle.checked); });
+
+  var stored = null;
+  try {
+    stored = window.localStorage.getItem(STORE_KEY);
+  } catch (e) { /* no storage: default on */ }
+  toggle.checked = stored !== "off";
+  controls.hidden = false;
+  setOn(toggle.checked);
+})();
