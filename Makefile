@@ -57,7 +57,7 @@ build/parts.mk: $(TEXT_FILES) $(RECORDING_FILES) $(MODEL_CODE) | $(VENV_OK) buil
 build/order.txt: build/parts.mk
 	@:
 
-NEEDS_PARTS := $(if $(MAKECMDGOALS),$(filter-out help clean distclean venv test test-all demo-recordings,$(MAKECMDGOALS)),)
+NEEDS_PARTS := $(if $(MAKECMDGOALS),$(filter-out help clean distclean venv preview demo-recordings,$(MAKECMDGOALS)),)
 ifneq ($(NEEDS_PARTS),)
 include build/parts.mk
 endif
@@ -68,6 +68,10 @@ build/sources.ok: $(TEXT_FILES) $(RECORDING_FILES) $(MODEL_CODE) | $(VENV_OK) bu
 
 # ---------------------------------------------------------------------------- per part
 .SECONDEXPANSION:
+
+# Every edition is built into the staging site; `release` publishes it to output/ only when every check
+# passes, so a failed release leaves the previous output/ exactly as it was.
+SITE := build/site
 
 AUDIO_CODE := pipeline/audio.py pipeline/ffmpeg.py pipeline/fsutil.py $(MODEL_CODE)
 ALIGN_CODE := pipeline/align.py pipeline/dtw.py pipeline/syncmap.py pipeline/ffmpeg.py $(MODEL_CODE)
@@ -87,15 +91,15 @@ build/sync/%.json: build/master/%.flac $$(TEXT_$$*) $$(LABELS_$$*) build/audio/%
 build/cover.png: texts/book.toml $(wildcard texts/*.png texts/*.jpg) pipeline/cover.py $(MODEL_CODE) | build
 	$(PIPELINE) cover texts -o $@
 
-output/audio/%.mp3: build/encoded/%.mp3 build/sync/%.json build/cover.png build/order.txt texts/book.toml \
+$(SITE)/audio/%.mp3: build/encoded/%.mp3 build/sync/%.json build/cover.png build/order.txt texts/book.toml \
 		$$(TEXT_$$*) $(AUDIO_CODE) pipeline/cover.py pipeline/syncmap.py
 	$(PIPELINE) tag build/encoded/$*.mp3 --sync build/sync/$*.json --part $* --texts texts \
 		--cover build/cover.png -o $@
 
-output/transcripts/%.vtt: build/sync/%.json $(SYNC_CODE)
+$(SITE)/transcripts/%.vtt: build/sync/%.json $(SYNC_CODE)
 	$(PIPELINE) transcript $< -o $@
 
-output/chapters/%.json: build/sync/%.json $(SYNC_CODE)
+$(SITE)/chapters/%.json: build/sync/%.json $(SYNC_CODE)
 	$(PIPELINE) chapters $< -o $@
 
 # ---------------------------------------------------------------------------- the shared editions
@@ -105,50 +109,69 @@ EPUB_CODE := pipeline/epub.py pipeline/syncmap.py $(MODEL_CODE)
 BOOK_ID ?= book
 NARRATED ?=
 
-output/cover.png: build/cover.png
+$(SITE)/cover.png: build/cover.png
 	mkdir -p $(@D) && cp $< $@.tmp && mv $@.tmp $@
 
-# The previously published feed (the one being replaced) guards against losing an episode's GUID.
-output/podcast.xml: $(NARRATED:%=output/audio/%.mp3) $(NARRATED:%=output/transcripts/%.vtt) \
-		$(NARRATED:%=output/chapters/%.json) output/cover.png $(TEXT_FILES) $(FEED_CODE)
-	$(PIPELINE) feed texts --site output -o $@ $(if $(wildcard $@),--previous $@)
+# The published feed (output/podcast.xml, the one being replaced) guards against losing an episode's GUID.
+$(SITE)/podcast.xml: $(NARRATED:%=$(SITE)/audio/%.mp3) $(NARRATED:%=$(SITE)/transcripts/%.vtt) \
+		$(NARRATED:%=$(SITE)/chapters/%.json) $(SITE)/cover.png $(TEXT_FILES) $(FEED_CODE)
+	$(PIPELINE) feed texts --site $(SITE) -o $@ $(if $(wildcard output/podcast.xml),--previous output/podcast.xml)
 
 WEB_CODE := pipeline/largeprint.py $(wildcard pipeline/templates/web-*.html) $(wildcard pipeline/static/*) \
             pipeline/syncmap.py $(MODEL_CODE)
 PARTS ?=
-WEB_OUT := output/index.html $(PARTS:%=output/stories/%.html) \
-           $(patsubst pipeline/static/%,output/static/%,$(wildcard pipeline/static/*))
+WEB_OUT := $(SITE)/index.html $(PARTS:%=$(SITE)/stories/%.html) \
+           $(patsubst pipeline/static/%,$(SITE)/static/%,$(wildcard pipeline/static/*))
 
 # The large-print web edition: every page in one run (0.4 s for the book).
 $(WEB_OUT) &: $(TEXT_FILES) $(NARRATED:%=build/sync/%.json) $(WEB_CODE) | build/sources.ok
-	$(PIPELINE) web texts --sync build/sync --site output -o output/index.html
+	$(PIPELINE) web texts --sync build/sync --site $(SITE) -o $(SITE)/index.html
 
-output/$(BOOK_ID).epub: $(TEXT_FILES) $(NARRATED:%=build/sync/%.json) $(NARRATED:%=build/epub-audio/%.mp3) \
+$(SITE)/$(BOOK_ID).epub: $(TEXT_FILES) $(NARRATED:%=build/sync/%.json) $(NARRATED:%=build/epub-audio/%.mp3) \
 		build/cover.png $(EPUB_CODE)
 	$(PIPELINE) epub texts --sync build/sync --audio build/epub-audio --cover build/cover.png -o $@
 
 # ---------------------------------------------------------------------------- release
 
-AUDIO_OUT := $(NARRATED:%=output/audio/%.mp3) $(NARRATED:%=build/epub-audio/%.mp3)
-TIMELINE_OUT := $(NARRATED:%=output/transcripts/%.vtt) $(NARRATED:%=output/chapters/%.json)
+AUDIO_OUT := $(NARRATED:%=$(SITE)/audio/%.mp3) $(NARRATED:%=build/epub-audio/%.mp3)
+TIMELINE_OUT := $(NARRATED:%=$(SITE)/transcripts/%.vtt) $(NARRATED:%=$(SITE)/chapters/%.json)
+SITE_OUT := $(AUDIO_OUT) $(TIMELINE_OUT) $(SITE)/podcast.xml $(SITE)/$(BOOK_ID).epub $(WEB_OUT)
+CHECK_CODE := pipeline/checks.py pipeline/report.py $(FEED_CODE) $(EPUB_CODE)
 
-## release: build every edition from texts/ and recordings/ into output/
+## site: build every edition into build/site (staged, not yet checked or published)
+.PHONY: site
+site: build/sources.ok $(SITE_OUT)
+
+# Every check on the staged site (EPUBCheck, Ace, axe, feed rules, loudness, links) and the report.
+build/report/checked: $(SITE_OUT) $(CHECK_CODE) | $(NODE_OK) build/report
+	$(PIPELINE) check $(SITE) --texts texts --build build --report build/report -o $@ \
+		$(if $(wildcard output/podcast.xml),--previous output/podcast.xml)
+
+# Swap the checked site into output/ in one step.
+build/published: build/report/checked
+	$(PIPELINE) publish $(SITE) output -o $@
+
+## release: build every edition, check it all, and publish it to output/ (atomically)
 .PHONY: release
-release: build/sources.ok $(AUDIO_OUT) $(TIMELINE_OUT) output/podcast.xml output/$(BOOK_ID).epub $(WEB_OUT)
+release: build/published
 
 ## audio: the tagged MP3s with chapters and the EPUB audio only
 .PHONY: audio
 audio: $(AUDIO_OUT)
 
-## check: validate the sources and the built site (feed rules, EPUBCheck, DAISY Ace, overlays)
+## check: build the site and run every release check on it, without publishing
 .PHONY: check
-check: build/sources.ok $(NODE_OK) | build/report
-	$(PIPELINE) check-feed output --texts texts
-	$(PIPELINE) check-epub output/$(BOOK_ID).epub --report build/report/epub
+check: build/report/checked
 
-## test: run the test suite (fast; SLOW=1 adds the long checks)
+## preview: serve output/ on http://localhost:8000 to click through the site before uploading
+.PHONY: preview
+preview: $(VENV_OK)
+	@test -d output || { echo "output/ is empty: run make release first" >&2; exit 1; }
+	$(PY) -m http.server --directory output --bind 127.0.0.1 8000
+
+## test: build the staged site, then run the test suite (SLOW=1 adds the long checks)
 .PHONY: test
-test: $(VENV_OK) $(NODE_OK)
+test: $(VENV_OK) $(NODE_OK) site
 	$(PY) -m pytest -q -n 2 $(if $(SLOW),,-m 'not slow') $(PYTEST_ARGS)
 
 ## demo-recordings: regenerate the synthetic demo narrations in recordings/ (needs flite, ffmpeg)

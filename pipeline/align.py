@@ -677,9 +677,14 @@ def align(audio: Path, text: Path, labels: Path | None = None, labels_offset: fl
     times = np.minimum(np.maximum.accumulate(times), duration)
     ratio = voiced.sum() / max(1, ref.voiced_frames.sum())
     expected = ref.speech_frames * ratio * HOP
-    durations = np.diff(times)
+    # the first fragment is judged from where its speech starts, not from the head of the file
+    spoken = times.copy()
+    first_voiced = np.flatnonzero(voiced)
+    if len(first_voiced) and len(spoken) > 1:
+        spoken[0] = min(max(onsets[0] * HOP, first_voiced[0] * HOP), spoken[1])
+    durations = np.diff(spoken)
     cum = np.concatenate([[0], np.cumsum(voiced)])
-    idx = np.clip(np.round(times / HOP).astype(int), 0, len(voiced))
+    idx = np.clip(np.round(spoken / HOP).astype(int), 0, len(voiced))
     heard = (cum[idx[1:]] - cum[idx[:-1]]) * HOP
     conf = confidence(costs, snapped, durations, expected, heard, ref.voiced_frames * ratio * HOP)
     frags = [{"id": f.id, "text": f.text, "begin": float(times[i]), "end": float(times[i + 1]),

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import json
 import math
 import re
@@ -232,7 +233,15 @@ class Loudness:
 
 
 def measure(path: Path) -> Loudness:
-    """The independent meter: ffmpeg ebur128 with true peak and dual mono, as the checks use it."""
+    """The independent meter: ffmpeg ebur128 with true peak and dual mono, as the checks use it.
+    Measured once per file version in a process (the release checks and the report both ask)."""
+    st = Path(path).stat()
+    return _measure(str(path), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=256)
+def _measure(path_str: str, mtime_ns: int, size: int) -> Loudness:
+    path = Path(path_str)
     stderr = run(["-v", "info", "-i", str(path), "-map", "0:a:0", "-af",
                   "ebur128=peak=true:dualmono=true:framelog=verbose", "-f", "null", "-"], path)
     mi = _INTEGRATED.search(stderr)

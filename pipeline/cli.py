@@ -126,7 +126,7 @@ register_stage("parts-mk", "write the Makefile fragment listing the parts and th
                _setup_parts_mk, cmd_parts_mk)
 
 
-STAGE_MODULES = ("audio", "cover", "align", "syncmap", "feed", "epub", "largeprint", "checks")
+STAGE_MODULES = ("audio", "cover", "align", "syncmap", "feed", "epub", "largeprint", "checks", "report")
 
 
 def _load_stage_modules() -> None:

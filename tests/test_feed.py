@@ -482,9 +482,9 @@ def test_cli_feed_and_check_feed(copy, tmp_path):
 def test_feed_over_the_real_built_site(tmp_path):
     """The real texts/ over the real output/ (read only: the site is mirrored by symlinks into tmp_path,
     and the feed written there)."""
-    output = ROOT / "output"
+    output = ROOT / "build" / "site"
     if not (output / "audio").is_dir():
-        pytest.skip("output/audio not built yet (make audio)")
+        pytest.skip("build/site/audio not built yet (make site)")
     book = load_book(ROOT / "texts")
     missing = [p.id for p in book.narrated_parts
                if not all(x.is_file() for x in (feedmod.audio_path(output, p), feedmod.chapters_path(output, p),

@@ -1,6 +1,6 @@
 """The large-print web edition, measured in a real browser (Debian's Chromium driven by Playwright).
 
-The pages are built by the `web` stage into a copy of the real site (output/ with its MP3s and
+The pages are built by the `web` stage into a copy of the real site (build/site, the staged site, with its MP3s and
 transcripts) and served by a local HTTP server that honours Range requests, so the narration can be
 played and seeked; one page is also loaded from file://. Checked: axe-core (WCAG 2.2 A/AA plus
 color-contrast-enhanced) in the light and the dark scheme, reflow at 320 CSS px with and without
@@ -35,7 +35,7 @@ from pipeline.sources import load_book
 from pipeline.syncmap import SyncMap, read_syncmap, write_syncmap
 
 ROOT = Path(__file__).resolve().parents[1]
-OUTPUT = ROOT / "output"
+OUTPUT = ROOT / "build" / "site"
 SYNC = ROOT / "build" / "sync"
 TEXTS = ROOT / "texts"
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
@@ -274,9 +274,9 @@ def test_stale_sync_map_is_one_line_error(tmp_path):
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory) -> Path:
-    """The real output/ (MP3s, transcripts) copied to a tmp folder, with the web edition built into it."""
+    """The staged site (build/site: MP3s, transcripts) copied to a tmp folder, with the web edition built into it."""
     if not (OUTPUT / "audio").is_dir() or not SYNC.is_dir():
-        pytest.skip("the built site is absent: run `make release` first (needs output/audio and build/sync)")
+        pytest.skip("the built site is absent: run `make site` first (needs build/site/audio and build/sync)")
     book = load_book(TEXTS)
     missing = [p.id for p in book.narrated_parts
                if not (OUTPUT / "audio" / f"{p.id}.mp3").exists() or not (SYNC / f"{p.id}.json").exists()]

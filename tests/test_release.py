@@ -1,0 +1,188 @@
+"""`make release` end to end, on a small book in a scratch copy of the project: gated, atomic,
+incremental and reproducible. The copy shares the package, the virtual environment and node_modules
+(symlinks), and has its own texts/, recordings/, build/ and output/."""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from narration import flite_available, make_narration, write_wav
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.skipif(not (shutil.which("ffmpeg") and flite_available() and Path("/usr/bin/chromium").exists()),
+                                reason="needs ffmpeg, flite and Chromium (installed by .ci/run)")
+
+PARTS = {
+    "01-alpha.md": """---
+id: alpha
+title: Alpha & Omega
+subtitle: A first story
+order: 1
+published: 2024-03-02
+---
+
+Alpha began in 2007 with a small team. It helped 8% of people, against 49% elsewhere.
+
+## The middle
+
+People met every week. They built trust slowly.
+
+> Trust takes time.
+
+## Questions for reflection
+
+### Digging deeper
+
+- What stands out?
+
+### Applying the learning
+
+- What would you try?
+""",
+    "02-beta.md": """---
+id: beta
+title: Beta
+subtitle: A second story
+order: 2
+published: 2024-03-03
+---
+
+Beta is a community group in Leeds. Volunteers run it on Saturdays.
+
+## How it works
+
+Anyone can join. Nobody signs up.
+
+## Questions for reflection
+
+### Digging deeper
+
+- Why does it work?
+
+### Applying the learning
+
+- Where could you start?
+""",
+}
+
+
+def _sentences(text_dir: Path, pid: str) -> list[str]:
+    from pipeline.sources import load_book
+
+    return [s.text for s in load_book(text_dir).part(pid).sentences()]
+
+
+def _project(tmp: Path) -> Path:
+    proj = tmp / "proj"
+    proj.mkdir()
+    for name in ("Makefile", "pyproject.toml", "constraints.txt", "package.json", "package-lock.json"):
+        shutil.copy2(ROOT / name, proj / name)   # keeps times: the shared .venv stays up to date
+    for name in ("pipeline", "scripts", ".venv", "node_modules"):
+        (proj / name).symlink_to(ROOT / name)
+    texts = proj / "texts"
+    texts.mkdir()
+    shutil.copy(ROOT / "texts" / "book.toml", texts / "book.toml")
+    for name, text in PARTS.items():
+        (texts / name).write_text(text, encoding="utf-8")
+    rec = proj / "recordings"
+    rec.mkdir()
+    for i, pid in enumerate(("alpha", "beta")):
+        n = make_narration(_sentences(texts, pid), seed=i, voice="slt", pause_range=(0.4, 1.0), head=1.0, tail=1.0,
+                           noise_db=-60, gain_db=-10 - 8 * i)
+        wav = write_wav(rec / f"{pid}.wav", n.audio)
+        ext = "mp3" if i == 0 else "ogg"
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(wav), str(rec / f"{pid}.{ext}")], check=True)
+        wav.unlink()
+    return proj
+
+
+def make(proj: Path, *targets: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, MAKEFLAGS="")
+    return subprocess.run(["make", "-j2", *targets], cwd=proj, capture_output=True, text=True, env=env)
+
+
+def tree_hashes(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory) -> tuple[Path, dict[str, str]]:
+    proj = _project(tmp_path_factory.mktemp("release"))
+    r = make(proj, "release")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return proj, tree_hashes(proj / "output")
+
+
+def test_release_publishes_every_edition(released) -> None:
+    proj, hashes = released
+    expected = {"podcast.xml", "putting-relationships-first.epub", "index.html", "cover.png",
+                "audio/alpha.mp3", "audio/beta.mp3", "stories/alpha.html", "stories/beta.html",
+                "transcripts/alpha.vtt", "chapters/beta.json"}
+    assert expected <= set(hashes)
+    report = (proj / "build" / "report" / "index.html").read_text(encoding="utf-8")
+    assert "Alpha &amp; Omega" in report and "timelines/alpha.png" in report
+
+
+def test_second_release_does_nothing(released) -> None:
+    proj, hashes = released
+    t = time.perf_counter()
+    r = make(proj, "release")
+    elapsed = time.perf_counter() - t
+    assert r.returncode == 0
+    assert "pipeline" not in r.stdout, r.stdout
+    assert elapsed < 5
+    assert tree_hashes(proj / "output") == hashes
+
+
+def test_editing_one_text_rebuilds_only_that_part(released) -> None:
+    proj, _ = released
+    beta = proj / "texts" / "02-beta.md"
+    beta.write_text(beta.read_text(encoding="utf-8").replace("Anyone can join.", "Anyone at all can join."),
+                    encoding="utf-8")
+    r = make(proj, "site")
+    assert r.returncode == 0, r.stderr[-2000:]
+    commands = [ln for ln in r.stdout.splitlines() if "-m pipeline" in ln]
+    assert any("align build/master/beta.flac" in c for c in commands)
+    assert not any("alpha" in c and ("align" in c or " tag " in c or " master " in c) for c in commands), commands
+    assert not any(" master " in c for c in commands), commands       # no re-encode for a text edit
+    assert any(" epub " in c for c in commands) and any(" feed " in c for c in commands)
+    assert any(" web " in c for c in commands)
+    r = make(proj, "release")
+    assert r.returncode == 0, r.stderr[-2000:]
+
+
+def test_corrupt_recording_fails_and_leaves_output_untouched(released) -> None:
+    proj, _ = released
+    before = tree_hashes(proj / "output")
+    rec = proj / "recordings" / "alpha.mp3"
+    data = rec.read_bytes()
+    try:
+        rec.write_bytes(data[: len(data) // 4])
+        r = make(proj, "release")
+        assert r.returncode != 0
+        assert "recordings/alpha.mp3" in r.stderr
+        assert tree_hashes(proj / "output") == before
+    finally:
+        rec.write_bytes(data)
+        os.utime(rec, (time.time() + 2, time.time() + 2))
+
+
+def test_clean_release_is_byte_identical(released) -> None:
+    proj, _ = released
+    r = make(proj, "release")
+    assert r.returncode == 0, r.stderr[-2000:]
+    first = tree_hashes(proj / "output")
+    r = make(proj, "clean")
+    r = make(proj, "release")
+    assert r.returncode == 0, r.stderr[-2000:]
+    second = tree_hashes(proj / "output")
+    assert first == second, [k for k in first if first.get(k) != second.get(k)]
+    assert np.all([len(v) == 64 for v in second.values()])

@@ -1,0 +1,299 @@
+"""The release report: timeline pictures, the measured MP3s and the HTML page.
+
+A tiny part (a few seconds of generated noise bursts, a hand-written sync map and master-stage JSON) is
+built in tmp_path; the picture's pixels are sampled where the chapter lines and the weak alignment must
+be, and the page is checked for its tables, alt text, weakest sentences and check results. One test runs
+over the real build (one part) when ``build/sync`` exists.
+"""
+from __future__ import annotations
+
+import html.parser
+import json
+import math
+import subprocess
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from PIL import Image
+
+from pipeline import report
+from pipeline.ffmpeg import ffmpeg_exe
+from pipeline.problems import InputError
+from pipeline.sources import AudioSettings
+from pipeline.syncmap import SyncMap, read_syncmap, write_syncmap
+
+ROOT = Path(__file__).resolve().parents[1]
+DURATION = 6.0
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run([ffmpeg_exe(), "-nostdin", "-v", "error", "-y", *args], check=True)
+
+
+def make_master(path: Path, seconds: float = DURATION, rate: int = 44100) -> Path:
+    """A 220 Hz tone at amplitude 0.3 (about -10 dBFS), gated on and off twice a second like speech."""
+    ffmpeg("-f", "lavfi", "-i", f"sine=f=220:d={seconds}:r={rate}",
+           "-af", "volume=2.4,volume='if(lt(mod(t,0.5),0.35),1,0.02)':eval=frame",
+           "-ac", "1", "-c:a", "flac", str(path))
+    return path
+
+
+FRAGMENTS = [
+    ("tiny-s0001", 0.0, 1.0, 0.91, "Tiny"),
+    ("tiny-s0002", 1.0, 2.0, 0.88, "A first sentence."),
+    ("tiny-s0003", 2.0, 3.0, 0.75, "A second <sentence> & more."),
+    ("tiny-s0004", 3.0, 4.0, 0.93, "Second chapter"),
+    ("tiny-s0005", 4.0, 5.0, 0.31, "The sentence that went wrong."),
+    ("tiny-s0006", 5.0, 6.0, 0.66, "The last sentence."),
+]
+CHAPTERS = [("tiny-c01", "Tiny", 0.0, 3.0), ("tiny-c02", "Second chapter", 3.0, 6.0)]
+
+
+def make_sync(duration: float = DURATION) -> SyncMap:
+    return SyncMap(part="tiny", audio="tiny.flac", duration=duration,
+                   fragments=[{"id": i, "begin": b, "end": e, "confidence": c, "text": t} for i, b, e, c, t in FRAGMENTS],
+                   chapters=[{"id": i, "title": t, "begin": b, "end": e} for i, t, b, e in CHAPTERS])
+
+
+def fake_book(parts=(("tiny", "Tiny"),)) -> SimpleNamespace:
+    return SimpleNamespace(title="A Tiny Book", language="en-GB",
+                           audio=AudioSettings(-16.0, -1.0, 0.5, 44100, 96, 128, 64),
+                           narrated_parts=[SimpleNamespace(id=i, title=t) for i, t in parts])
+
+
+@pytest.fixture()
+def built(tmp_path: Path) -> tuple[Path, Path]:
+    """site/audio/tiny.mp3, build/master/tiny.flac, build/sync/tiny.json, build/audio/tiny.json."""
+    site, build = tmp_path / "site", tmp_path / "build"
+    for d in (site / "audio", build / "master", build / "sync", build / "audio"):
+        d.mkdir(parents=True)
+    master = make_master(build / "master" / "tiny.flac")
+    ffmpeg("-i", str(master), "-c:a", "libmp3lame", "-b:a", "96k", str(site / "audio" / "tiny.mp3"))
+    write_syncmap(build / "sync" / "tiny.json", make_sync())
+    (build / "audio" / "tiny.json").write_text(json.dumps({
+        "analysis": {"integrated": -27.5, "peak_db": -6.25, "duration": 8.0, "source": "recordings/tiny.wav"},
+        "plan": {"gain_db": 11.0, "trim_start": 1.2, "trim_end": 7.2, "limiter": True, "channels": 1}}))
+    return site, build
+
+
+def pixel_x(t: float, duration: float = DURATION, width: int = 1600) -> int:
+    return round(report.MARGIN + t / (duration / (width - 2 * report.MARGIN)))
+
+
+def test_timeline_png_size_chapters_and_weak_alignment(tmp_path: Path) -> None:
+    master = make_master(tmp_path / "tiny.flac")
+    out = report.timeline_png(master, make_sync(), tmp_path / "t.png")
+    img = Image.open(out).convert("RGB")
+    assert img.size == (1600, 260)
+    wave_top = report.LABEL_STRIP + 2
+    y = wave_top + 30                      # above the waveform (amplitude 0.3), below the labels
+    # the second chapter's thick line at 3.0 s, and not at 2.5 s
+    x = pixel_x(3.0)
+    assert [img.getpixel((x + dx, y)) for dx in (-1, 0, 1)] == [report.CHAPTER] * 3   # thick: 3 px
+    assert img.getpixel((pixel_x(2.5), y)) == report.BACKGROUND
+    # the first chapter's line at the very start
+    assert img.getpixel((report.MARGIN, y)) == report.CHAPTER
+    # a sentence boundary (thin grey) at 2.0 s
+    assert img.getpixel((pixel_x(2.0), y)) == report.SENTENCE
+    # the weak fragment (4–5 s, confidence 0.31) is shaded; the 0.66 one (5–6 s) is not
+    assert img.getpixel((pixel_x(4.5), y)) == report.LOW_BAND
+    assert img.getpixel((pixel_x(5.5), y)) == report.BACKGROUND
+    # the waveform is drawn around the middle of the row, and its level follows the audio (0.3 -> ~30%)
+    mid = (wave_top + 260 - report.AXIS_STRIP - 2) // 2
+    assert img.getpixel((pixel_x(1.1), mid)) == report.WAVE
+    half = (260 - report.AXIS_STRIP - 2 - wave_top) / 2
+    column = [img.getpixel((pixel_x(1.1), yy)) == report.WAVE for yy in range(260)]
+    extent = (max(i for i, v in enumerate(column) if v) - min(i for i, v in enumerate(column) if v)) / 2
+    assert 0.2 * half < extent < 0.4 * half
+    # chapter titles are drawn in the label strip (dark text pixels right of each chapter line)
+    strip = img.crop((pixel_x(3.0) + 4, 0, pixel_x(3.0) + 120, report.LABEL_STRIP))
+    assert strip.convert("L").getextrema()[0] < 80
+    # deterministic bytes
+    again = report.timeline_png(master, make_sync(), tmp_path / "t2.png")
+    assert again.read_bytes() == out.read_bytes()
+
+
+def test_timeline_long_part_has_one_row_per_five_minutes(tmp_path: Path) -> None:
+    master = make_master(tmp_path / "long.flac", seconds=610.0, rate=8000)
+    sync = SyncMap(part="long", audio="long.flac", duration=610.0,
+                   fragments=[{"id": "long-s0001", "begin": 0.0, "end": 400.0, "confidence": 0.9, "text": "a"},
+                              {"id": "long-s0002", "begin": 400.0, "end": 610.0, "confidence": 0.9, "text": "b"}],
+                   chapters=[{"id": "long-c01", "title": "One", "begin": 0.0, "end": 400.0},
+                             {"id": "long-c02", "title": "Two", "begin": 400.0, "end": 610.0}])
+    img = Image.open(report.timeline_png(master, sync, tmp_path / "long.png", width=1000, height=200))
+    assert img.size == (1000, 3 * 200)
+    # rows of 203.3 s: 400 s falls in the second row
+    row_seconds = 610.0 / 3
+    x = round(report.MARGIN + (400.0 - row_seconds) / (row_seconds / (1000 - 2 * report.MARGIN)))
+    y = 200 + report.LABEL_STRIP + 10
+    assert any(img.convert("RGB").getpixel((x + dx, y)) == report.CHAPTER for dx in (-1, 0, 1))
+
+
+def test_timeline_unreadable_master_names_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.flac"
+    bad.write_bytes(b"not audio at all")
+    with pytest.raises(InputError) as e:
+        report.timeline_png(bad, make_sync(), tmp_path / "bad.png")
+    assert "bad.flac" in str(e.value) and "E-REPORT-002" in str(e.value)
+    assert not (tmp_path / "bad.png").exists()
+
+
+def test_measure_mp3(built) -> None:
+    site, _ = built
+    m = report.measure_mp3(site / "audio" / "tiny.mp3")
+    assert set(m) == {"integrated", "true_peak", "duration"}
+    assert abs(m["duration"] - DURATION) < 0.1
+    assert -30 < m["integrated"] < -5 and -20 < m["true_peak"] < 0
+
+
+class _Page(html.parser.HTMLParser):
+    """Collects the page's images (alt), table captions, header cells and whether every <th> has a scope."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.imgs, self.captions, self.th_without_scope, self.lang = [], [], 0, None
+        self._in_caption = False
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "html":
+            self.lang = a.get("lang")
+        if tag == "img":
+            self.imgs.append(a)
+        if tag == "th" and a.get("scope") not in ("col", "row"):
+            self.th_without_scope += 1
+        if tag == "caption":
+            self._in_caption = True
+            self.captions.append("")
+
+    def handle_endtag(self, tag):
+        if tag == "caption":
+            self._in_caption = False
+
+    def handle_data(self, data):
+        if self._in_caption:
+            self.captions[-1] += data
+
+
+def test_collect_and_write_report(built, tmp_path: Path) -> None:
+    site, build = built
+    book = fake_book()
+    parts = report.collect_parts(book, site, build)
+    png = build / "report" / "timelines" / "tiny.png"
+    assert png.exists() and Image.open(png).size == (1600, 260)
+    [p] = parts
+    assert p["timeline"] == "timelines/tiny.png"
+    assert p["before"] == {"integrated": -27.5, "peak": -6.25}
+    assert abs(p["duration"] - DURATION) < 0.1 and math.isfinite(p["after"]["true_peak"])
+    assert [c["title"] for c in p["chapters"]] == ["Tiny", "Second chapter"]
+    assert [f["id"] for f in p["lowest"]] == ["tiny-s0005", "tiny-s0006", "tiny-s0003", "tiny-s0002", "tiny-s0001"]
+    assert p["sentences"] == 6 and p["low"] == 1
+
+    checks = [{"name": "EPUBCheck", "ok": True, "summary": "0 errors, 0 warnings", "problems": []},
+              {"name": "feed", "ok": False, "summary": "1 problem",
+               "problems": ["item tiny: enclosure length 0 <does not match>"]}]
+    table = report.write_report(build / "report", book, parts, checks)
+    page = (build / "report" / "index.html").read_text(encoding="utf-8")
+    parsed = _Page()
+    parsed.feed(page)
+    assert parsed.lang == "en-GB"
+    assert "<h1>Release report: A Tiny Book</h1>" in page
+    assert parsed.th_without_scope == 0
+    assert "Validator results" in parsed.captions
+    assert any(c.startswith("Duration, loudness and peak") for c in parsed.captions)
+    assert "Chapters of Tiny" in parsed.captions
+    assert "The 5 lowest alignment confidences in Tiny" in parsed.captions
+    assert parsed.imgs == [{"src": "timelines/tiny.png",
+                            "alt": "Timeline of Tiny: 2 chapters, 6 sentences, 1 below 0.6 confidence"}]
+    assert "The sentence that went wrong." in page and "0.31" in page
+    assert "A second &lt;sentence&gt; &amp; more." in page          # escaped
+    assert "EPUBCheck" in page and "0 errors, 0 warnings" in page
+    assert "FAIL" in page and "enclosure length 0 &lt;does not match&gt;" in page
+    assert "1 of 2 checks failed" in page
+    assert "−27.5" in page and "−6.2" in page                       # the before figures
+    assert "<script" not in page and "http" not in page and "<link" not in page    # self-contained
+    # the terminal table: one line per part, then the checks
+    lines = table.splitlines()
+    assert lines[0].split()[:3] == ["part", "time", "LUFS"]
+    assert lines[1].startswith("tiny") and "0.31 s0005" in lines[1] and "-27.5" in lines[1]
+    assert "pass  EPUBCheck: 0 errors, 0 warnings" in table and "FAIL  feed: 1 problem" in table
+
+    # no checks: the page and the table say so; writing again gives the same bytes
+    report.write_report(build / "report", book, parts, [])
+    first = (build / "report" / "index.html").read_bytes()
+    assert b"Checks not run" in first
+    assert report.write_report(build / "report", book, parts, []).endswith("checks: not run")
+    assert (build / "report" / "index.html").read_bytes() == first
+
+
+def test_collect_names_every_missing_file(built) -> None:
+    site, build = built
+    (build / "sync" / "tiny.json").unlink()
+    book = fake_book((("tiny", "Tiny"), ("gone", "Gone")))
+    with pytest.raises(InputError) as e:
+        report.collect_parts(book, site, build)
+    text = str(e.value)
+    assert "sync/tiny.json" in text and "audio/gone.json" in text and "master/gone.flac" in text
+    assert "audio/gone.mp3" in text and all(ln.startswith("E-REPORT-001") for ln in text.splitlines())
+
+
+def test_report_stage(built, monkeypatch, capsys) -> None:
+    import pipeline.sources
+    from pipeline import cli
+
+    site, build = built
+    monkeypatch.setattr(pipeline.sources, "load_book", lambda *a, **k: fake_book())
+    report.register(cli.register_stage)
+    out = build / "rep" / "index.html"
+    assert cli.main(["report", "texts", "--site", str(site), "--build", str(build), "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "tiny" in printed and "checks: not run" in printed
+    assert out.exists() and (build / "rep" / "timelines" / "tiny.png").exists()
+    assert "Checks not run" in out.read_text(encoding="utf-8")
+    # with the check stage's results
+    results = build / "checks.json"
+    results.write_text(json.dumps([{"name": "links", "ok": False, "summary": "1 broken link",
+                                    "problems": ["index.html: audio/gone.mp3 not found"], "seconds": 0.1}]))
+    assert cli.main(["report", "texts", "--site", str(site), "--build", str(build), "-o", str(out),
+                     "--checks", str(results)]) == 0
+    assert "FAIL  links: 1 broken link" in capsys.readouterr().out
+    assert "audio/gone.mp3 not found" in out.read_text(encoding="utf-8")
+    results.write_text("{not json")
+    assert cli.main(["report", "texts", "--site", str(site), "--build", str(build), "-o", str(out),
+                     "--checks", str(results)]) == 1
+    assert "E-REPORT-005" in capsys.readouterr().err
+
+
+REAL_SYNC = ROOT / "build" / "sync"
+
+
+@pytest.mark.skipif(not REAL_SYNC.exists(), reason="needs the real build (make release)")
+def test_real_build_one_part(tmp_path: Path) -> None:
+    from pipeline.sources import load_book
+
+    book = load_book(ROOT / "texts")
+    # the published site, or the staged one the release builds beside it
+    site = next((d for d in (ROOT / "output", ROOT / "build" / "site") if (d / "audio").is_dir()), ROOT / "output")
+    part = next((p for p in book.narrated_parts if (REAL_SYNC / f"{p.id}.json").exists()
+                 and (site / "audio" / f"{p.id}.mp3").exists() and (ROOT / "build" / "audio" / f"{p.id}.json").exists()
+                 and (ROOT / "build" / "master" / f"{p.id}.flac").exists()), None)
+    if part is None:
+        pytest.skip("no part fully built")
+    one = SimpleNamespace(title=book.title, language=book.language, audio=book.audio, narrated_parts=[part])
+    parts = report.collect_parts(one, site, ROOT / "build", timelines=tmp_path / "timelines")
+    [p] = parts
+    sync = read_syncmap(REAL_SYNC / f"{part.id}.json")
+    facts = json.loads((ROOT / "build" / "audio" / f"{part.id}.json").read_text())
+    img = Image.open(tmp_path / "timelines" / f"{part.id}.png")
+    assert img.size == (1600, 260 * report.timeline_rows(sync.duration))
+    assert p["before"]["integrated"] == facts["analysis"]["integrated"]
+    assert len(p["chapters"]) == len(sync.chapters) and p["sentences"] == len(sync.fragments)
+    # the delivered MP3 meets the audio targets, and lasts as long as the timeline
+    assert abs(p["after"]["integrated"] - book.audio.loudness) <= 0.5
+    assert p["after"]["true_peak"] <= book.audio.true_peak
+    assert abs(p["duration"] - sync.duration) < 0.2
+    report.write_report(tmp_path, one, parts, [])
+    page = (tmp_path / "index.html").read_text(encoding="utf-8")
+    assert report.alt_text(part.title, len(sync.chapters), len(sync.fragments), p["low"]) in page
+    assert p["lowest"][0]["id"] in page
