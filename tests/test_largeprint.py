@@ -759,6 +759,27 @@ def expected_order(page) -> list[str]:
                          FOCUSABLE)
 
 
+def test_arrow_keys_move_between_sentences_and_enter_plays(browser, server, book):
+    part = book.narrated_parts[0]
+    ids = [s.id for s in part.sentences()]
+    ctx, page = new_page(browser, width=1280, height=900)
+    try:
+        page.goto(server + f"stories/{part.id}.html", wait_until="load")
+        page.focus(f"#{ids[0]}")
+        for key, want in (("ArrowDown", 1), ("ArrowDown", 2), ("ArrowUp", 1), ("End", len(ids) - 1),
+                          ("Home", 0), ("ArrowRight", 1)):
+            page.keyboard.press(key)
+            assert page.evaluate("document.activeElement.id") == ids[want], key
+            assert page.locator('.s[tabindex="0"]').count() == 1
+            assert page.get_attribute(f"#{ids[want]}", "tabindex") == "0"
+        page.keyboard.press("Enter")
+        begin = float(page.get_attribute(f"#{ids[1]}", "data-begin"))
+        page.wait_for_function("(b) => Math.abs(document.getElementById('narration').currentTime - b) < 0.05",
+                               arg=begin, timeout=5000)
+    finally:
+        ctx.close()
+
+
 @pytest.mark.parametrize("which", ["index", "story"])
 def test_keyboard_order_and_visible_focus(browser, server, book, which):
     part = book.narrated_parts[len(book.narrated_parts) // 2]
@@ -787,9 +808,10 @@ def test_keyboard_order_and_visible_focus(browser, server, book, which):
         assert got[0] == "a[#main]", "the skip link comes first"
         if which == "story":
             assert "#narration" in got and "#readalong" in got
-            first_body = f"#{part.sections[0].blocks[0].sentences[0].id}"
-            last_body = f"#{part.sentences()[-1].id}"
-            assert got.index("#narration") < got.index("#readalong") < got.index(first_body) < got.index(last_body)
+            # the text is one tab stop (a roving tabindex): the first sentence after the player
+            sentence_stops = [k for k in got if k.startswith(f"#{part.id}-s")]
+            assert len(sentence_stops) == 1 and sentence_stops[0] != f"#{part.sentences()[0].id}", sentence_stops
+            assert got.index("#narration") < got.index("#readalong") < got.index(sentence_stops[0])
             nav = page.evaluate("[...document.querySelectorAll('.part-nav a')].map(a => 'a[' + a.getAttribute('href') + ']')")
             assert len(nav) >= 2 and got[-len(nav):] == nav, "previous / contents / next come after the text"
         # the skip link moves the reading position to the main text

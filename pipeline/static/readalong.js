@@ -3,8 +3,10 @@
    sync map. While the narration plays, the sentence being read gets class "current" and
    aria-current="true" (not a live region: screen readers are not interrupted) and is scrolled into
    view, smoothly unless the reader prefers reduced motion. With read-along on, every sentence can be
-   clicked, or reached with Tab and activated with Enter or Space, to play from it; with it off, the
-   sentences are plain text again and leave the tab order. Without this script the page reads and
+   clicked to play from it; for the keyboard the text is one stop in the tab order (a roving tabindex:
+   the sentence being read, or the last one visited), the arrow keys move from sentence to sentence,
+   Home and End go to the first and last, and Enter or Space plays from the focused one. With it off,
+   the sentences are plain text again and leave the tab order. Without this script the page reads and
    the player plays as usual. */
 (function () {
   "use strict";
@@ -27,6 +29,10 @@
   var reducedMotion = window.matchMedia ? window.matchMedia("(prefers-reduced-motion: reduce)") : null;
   var on = false;
   var current = -1;
+  /* until a sentence is read or visited, the tab stop is the first sentence after the player */
+  var rover = Math.max(0, spans.findIndex(function (s) {
+    return controls.compareDocumentPosition(s) & Node.DOCUMENT_POSITION_FOLLOWING;
+  }));
   var frame = 0;
 
   /* the last sentence that has begun at time t (fragments are contiguous and in order) */
@@ -71,6 +77,9 @@
     var el = spans[i];
     el.classList.add("current");
     el.setAttribute("aria-current", "true");
+    if (!sentenceOf(document.activeElement)) {
+      setRover(i);   /* Tab into the text lands on the sentence being read (focus is never moved) */
+    }
     if (scroll && !inView(el)) {
       var reduce = reducedMotion && reducedMotion.matches;
       el.scrollIntoView({ block: "center", inline: "nearest", behavior: reduce ? "auto" : "smooth" });
@@ -124,12 +133,24 @@
     return el && indexOf[el.id] !== undefined ? el : null;
   }
 
+  /* one sentence is in the tab order: the rover */
+  function setRover(i) {
+    if (i < 0 || i >= spans.length) {
+      return;
+    }
+    if (on) {
+      spans[rover].setAttribute("tabindex", "-1");
+      spans[i].setAttribute("tabindex", "0");
+    }
+    rover = i;
+  }
+
   function setOn(value) {
     on = value;
     document.documentElement.classList.toggle("readalong", on);
-    spans.forEach(function (s) {
+    spans.forEach(function (s, i) {
       if (on) {
-        s.setAttribute("tabindex", "0");
+        s.setAttribute("tabindex", i === rover ? "0" : "-1");
       } else {
         s.removeAttribute("tabindex");
       }
@@ -162,19 +183,41 @@
     playFrom(el);
   });
 
+  var MOVES = {ArrowDown: 1, ArrowRight: 1, ArrowUp: -1, ArrowLeft: -1};
+
   document.addEventListener("keydown", function (ev) {
     if (!on || ev.altKey || ev.ctrlKey || ev.metaKey || ev.shiftKey) {
-      return;
-    }
-    if (ev.key !== "Enter" && ev.key !== " " && ev.key !== "Spacebar") {
       return;
     }
     var el = sentenceOf(ev.target);
     if (!el || ev.target !== el) {
       return;
     }
+    var i = indexOf[el.id];
+    var to = -1;
+    if (MOVES[ev.key]) {
+      to = Math.max(0, Math.min(spans.length - 1, i + MOVES[ev.key]));
+    } else if (ev.key === "Home") {
+      to = 0;
+    } else if (ev.key === "End") {
+      to = spans.length - 1;
+    } else if (ev.key === "Enter" || ev.key === " " || ev.key === "Spacebar") {
+      ev.preventDefault();
+      playFrom(el);
+      return;
+    } else {
+      return;
+    }
     ev.preventDefault();
-    playFrom(el);
+    setRover(to);
+    spans[to].focus();
+  });
+
+  document.addEventListener("focusin", function (ev) {
+    var el = on ? sentenceOf(ev.target) : null;
+    if (el && ev.target === el) {
+      setRover(indexOf[el.id]);
+    }
   });
 
   ["timeupdate", "seeking", "seeked", "pause", "ended", "emptied"].forEach(function (name) {
