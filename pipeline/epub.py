@@ -43,7 +43,7 @@ from lxml import etree
 from .fsutil import atomic_path
 from .problems import InputError, Problem, display_path
 from .sources import Block, Book, Part, Sentence, load_book
-from .syncmap import SyncMap, read_syncmap
+from .syncmap import SyncMap, mismatch, read_syncmap
 
 XHTML_NS = "http://www.w3.org/1999/xhtml"
 EPUB_NS = "http://www.idpf.org/2007/ops"
@@ -162,13 +162,8 @@ def load_overlays(book: Book, sync_dir: Path | None, audio_dir: Path | None) -> 
 
 
 def _clips(part: Part, sync: SyncMap, length: float, shown: str, problems: list[Problem]) -> list[Clip]:
-    want = [s.id for s in part.sentences()]
-    got = [f["id"] for f in sync.fragments]
-    if want != got:
-        missing = [i for i in want if i not in set(got)]
-        extra = [i for i in got if i not in set(want)]
-        detail = (f"missing {', '.join(missing[:3])}" if missing else
-                  f"unknown {', '.join(extra[:3])}" if extra else "fragments out of text order")
+    detail = mismatch(sync, [s.id for s in part.sentences()])
+    if detail:
         problems.append(Problem(shown, 0, "E-EPUB-002",
                                 f"sync map does not match the text of '{part.id}' ({detail}): run the align stage"))
         return []

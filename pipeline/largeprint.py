@@ -110,17 +110,12 @@ def _times(part, sync_dir: Path) -> tuple[dict[str, tuple[float, float]], float 
     """Sentence id -> (begin, end) from the part's sync map, checked against the text."""
     if not part.narrated:
         return {}, None
-    from .syncmap import read_syncmap
+    from .syncmap import mismatch, read_syncmap
 
     path = sync_dir / f"{part.id}.json"
     sync = read_syncmap(path)
-    want = [s.id for s in part.sentences()]
-    got = [f["id"] for f in sync.fragments]
-    if got != want:
-        missing = [i for i in want if i not in set(got)]
-        extra = [i for i in got if i not in set(want)]
-        detail = (f"{len(missing)} sentence(s) not timed (first {missing[0]})" if missing else
-                  f"{len(extra)} unknown fragment(s) (first {extra[0]})" if extra else "fragments out of order")
+    detail = mismatch(sync, [s.id for s in part.sentences()])
+    if detail:
         raise InputError(Problem(display_path(path), 0, "E-WEB-001",
                                  f"sync map does not match {display_path(part.source)}: {detail} (re-run align)"))
     return {f["id"]: (float(f["begin"]), float(f["end"])) for f in sync.fragments}, float(sync.duration)

@@ -67,6 +67,22 @@ def read_syncmap(path: Path) -> SyncMap:
                    fragments=data["fragments"], chapters=data.get("chapters", []))
 
 
+def mismatch(sync: SyncMap, sentence_ids: list[str]) -> str | None:
+    """None when the sync map times exactly these sentences in this order; else what differs
+    (a stale sync map after the text was edited)."""
+    got = [f["id"] for f in sync.fragments]
+    if got == sentence_ids:
+        return None
+    have, want = set(got), set(sentence_ids)
+    missing = [i for i in sentence_ids if i not in have]
+    extra = [i for i in got if i not in want]
+    if missing:
+        return f"{len(missing)} sentence(s) not timed (first {missing[0]})"
+    if extra:
+        return f"{len(extra)} unknown fragment(s) (first {extra[0]})"
+    return "fragments out of text order"
+
+
 # ---------------------------------------------------------------------------- WebVTT and JSON chapters
 
 

@@ -775,7 +775,7 @@ def test_arrow_keys_move_between_sentences_and_enter_plays(browser, server, book
         page.keyboard.press("Enter")
         begin = float(page.get_attribute(f"#{ids[1]}", "data-begin"))
         page.wait_for_function("(b) => Math.abs(document.getElementById('narration').currentTime - b) < 0.05",
-                               arg=begin, timeout=5000)
+                               arg=begin, timeout=20000)
     finally:
         ctx.close()
 
