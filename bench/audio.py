@@ -52,7 +52,9 @@ def make_input(minutes: float, channels: int, out: Path) -> Path:
 
 
 def tree_rss(root: int) -> int:
-    """Resident memory (kB) of a process and all its descendants, from /proc."""
+    """Memory (kB) of a process and all its descendants, from /proc: the sum of their proportional set
+    sizes (Pss: a page shared by n processes counts 1/n to each), so shared libraries and a browser's
+    shared memory are not counted once per process."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     for d in Path("/proc").iterdir():
@@ -60,20 +62,21 @@ def tree_rss(root: int) -> int:
             continue
         try:
             stat = (d / "stat").read_text()
-            status = (d / "status").read_text()
         except OSError:
             continue
         ppid = int(stat[stat.rindex(")") + 2:].split()[1])
         children.setdefault(ppid, []).append(int(d.name))
-        for line in status.splitlines():
-            if line.startswith("VmRSS:"):
-                rss[int(d.name)] = int(line.split()[1])
     total, todo = 0, [root]
     while todo:
         pid = todo.pop()
-        total += rss.get(pid, 0)
         todo.extend(children.get(pid, []))
-    return total
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    rss[pid] = int(line.split()[1])
+        except OSError:
+            continue
+    return sum(rss.values())
 
 
 def timed(cmd: list[str], **kw) -> tuple[float, int]:

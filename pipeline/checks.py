@@ -129,8 +129,8 @@ def check_web(site: Path) -> dict:
             for scheme in ("light", "dark"):
                 # bypass_csp: the pages forbid inline script (as they should); axe is injected by us
                 context = browser.new_context(color_scheme=scheme, bypass_csp=True)
-                page = context.new_page()
                 for rel in pages:
+                    page = context.new_page()   # one page at a time, closed after: bounded memory
                     page.goto(base + rel, wait_until="load")
                     page.add_script_tag(path=str(axe))
                     res = page.evaluate("""(tags) => axe.run(document, {runOnly: {type: 'tag', values: tags},
@@ -138,6 +138,7 @@ def check_web(site: Path) -> dict:
                     for v in res["violations"]:
                         problems.append(f"{rel} ({scheme}): {v['id']} ({v['impact']}) on {len(v['nodes'])} "
                                         f"element(s): {v['help']}")
+                    page.close()
                 context.close()
         finally:
             browser.close()
@@ -145,28 +146,33 @@ def check_web(site: Path) -> dict:
                    else f"{len(problems)} violation(s)", problems, time.perf_counter() - t)
 
 
+def _safe(name: str, job) -> dict:
+    """Run one check; a check that cannot run is a failed check, reported as one."""
+    try:
+        return job()
+    except Exception as e:
+        return _result(name, False, "could not run", [f"{type(e).__name__}: {e}"], 0)
+
+
 def run_checks(site: Path, texts: Path, book, previous: Path | None, report_dir: Path) -> list[dict]:
     epub = site / f"{book.id}.epub"
     feed_args = ["check-feed", str(site), "--texts", str(texts)]
     if previous is not None and previous.exists():
         feed_args += ["--previous", str(previous)]
-    with cf.ThreadPoolExecutor(max_workers=3) as pool:
-        futures = [
-            pool.submit(_stage, "EPUBCheck + Ace + overlays",
-                        ["check-epub", str(epub), "--report", str(report_dir / "epub")]),
-            pool.submit(_stage, "feed rules", feed_args),
-            pool.submit(check_web, site),
-            pool.submit(check_audio, site, book.audio.loudness, book.audio.true_peak),
-            pool.submit(check_links, site),
-        ]
-        names = ["EPUBCheck + Ace + overlays", "feed rules", "axe", "loudness", "links"]
-        results = []
-        for name, f in zip(names, futures):
-            try:
-                results.append(f.result())
-            except Exception as e:  # a check that cannot run is a failed check, reported as one
-                results.append(_result(name, False, "could not run", [f"{type(e).__name__}: {e}"], 0))
-        return results
+    # Two lanes on two cores: the JVM and browser checks one after the other (each holds a few hundred
+    # MB) beside the ffmpeg measurements and the quick rules, so the whole stays under 1 GB.
+    heavy = [("EPUBCheck + Ace + overlays",
+              lambda: _stage("EPUBCheck + Ace + overlays", ["check-epub", str(epub), "--sequential",
+                                                           "--report", str(report_dir / "epub")])),
+             ("axe", lambda: check_web(site))]
+    light = [("loudness", lambda: check_audio(site, book.audio.loudness, book.audio.true_peak)),
+             ("feed rules", lambda: _stage("feed rules", feed_args)),
+             ("links", lambda: check_links(site))]
+    with cf.ThreadPoolExecutor(max_workers=2) as pool:
+        lanes = [pool.submit(lambda jobs=jobs: [_safe(n, j) for n, j in jobs]) for jobs in (heavy, light)]
+        results = [r for lane in lanes for r in lane.result()]
+    order = ["EPUBCheck + Ace + overlays", "feed rules", "axe", "loudness", "links"]
+    return sorted(results, key=lambda r: order.index(r["name"]))
 
 
 def cmd_check(args: argparse.Namespace) -> int:

@@ -65,7 +65,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync")
-JAVA_TOOL_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+JAVA_TOOL_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xmx384m"   # fast start, bounded heap
 VALIDATOR_TIMEOUT = 600.0
 
 CSS = f"""\
@@ -905,8 +905,9 @@ class CheckResult:
 
 
 def check_epub(epub_path: Path, report_dir: Path | None = None, run_epubcheck: bool = True,
-               run_ace: bool = True) -> CheckResult:
-    """Run EPUBCheck and Ace side by side (two processes), then our overlay checks."""
+               run_ace: bool = True, sequential: bool = False) -> CheckResult:
+    """Run EPUBCheck and Ace side by side (two processes; one after the other with ``sequential``, to
+    bound memory when other checks run beside), then our overlay checks."""
     epub_path = Path(epub_path).resolve()
     with tempfile.TemporaryDirectory(prefix="check-epub-") as tmp_s:
         tmp = Path(tmp_s)
@@ -916,6 +917,9 @@ def check_epub(epub_path: Path, report_dir: Path | None = None, run_epubcheck: b
             procs["epubcheck"] = subprocess.Popen(_epubcheck_cmd(epub_path, tmp / "epubcheck.json"), env=env,
                                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                                   start_new_session=True)
+        waited = {}
+        if sequential and "epubcheck" in procs:
+            waited["epubcheck"] = _wait(procs["epubcheck"])
         if run_ace:
             if not ace_cli().exists():
                 raise InputError(Problem(display_path(ace_cli()), 0, "E-EPUB-006",
@@ -926,7 +930,7 @@ def check_epub(epub_path: Path, report_dir: Path | None = None, run_epubcheck: b
                                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp,
                                             start_new_session=True)
         overlays = check_overlays(epub_path)
-        outputs = {name: _wait(p) for name, p in procs.items()}
+        outputs = {name: waited[name] if name in waited else _wait(p) for name, p in procs.items()}
         ec_json, ace_json = {}, {}
         ec, ace = [], []
         if run_epubcheck:
@@ -978,7 +982,7 @@ def cmd_check_epub(args: argparse.Namespace) -> int:
 
     if not args.epub.is_file():
         raise InputError(Problem(display_path(args.epub), 0, "E-EPUB-007", "EPUB not found"))
-    result = check_epub(args.epub, args.report)
+    result = check_epub(args.epub, args.report, sequential=args.sequential)
     if result.problems:
         raise CheckFailed(result.problems)
     n_smil = sum(1 for n in zipfile.ZipFile(args.epub).namelist() if n.endswith(".smil"))
@@ -999,6 +1003,8 @@ def register(add) -> None:
     def setup_check(p: argparse.ArgumentParser) -> None:
         p.add_argument("epub", type=Path, help="the EPUB to check")
         p.add_argument("--report", type=Path, default=None, help="keep EPUBCheck's and Ace's reports here")
+        p.add_argument("--sequential", action="store_true",
+                       help="run EPUBCheck, then Ace (less memory at once; the release check uses it)")
 
     add("epub", "build the accessible EPUB 3 with media overlays", setup_epub, cmd_epub)
     add("check-epub", "check an EPUB: EPUBCheck, DAISY Ace and our media overlay checks", setup_check,
