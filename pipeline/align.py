@@ -333,16 +333,32 @@ def narration_features(audio: Path, chunk_s: float = 60.0) -> Narration:
                      duration=total / SR)
 
 
-def voiced_mask(energy: np.ndarray) -> tuple[np.ndarray, float]:
-    """Speech frames: energy above a threshold between the noise floor and the speech level."""
-    floor = float(np.percentile(energy, 5))
-    loud = float(np.percentile(energy, 95))
-    threshold = floor + max(6.0, 0.3 * (loud - floor))
-    mask = energy > threshold
+def voiced_mask(energy: np.ndarray, window_s: float = 60.0) -> tuple[np.ndarray, float]:
+    """Speech frames: energy above a threshold between the noise floor and the speech level.
+
+    The floor and the speech level are followed along the recording (percentiles over a minute around
+    each point, never below the file's own), so a noise that comes and goes, a hum or a change of room,
+    moves the threshold with it."""
+    floor_all = float(np.percentile(energy, 5))
+    loud_all = float(np.percentile(energy, 95))
+    threshold_all = floor_all + max(6.0, 0.3 * (loud_all - floor_all))
+    block = int(window_s / HOP)
+    if len(energy) <= 2 * block:
+        thresholds = np.full(len(energy), threshold_all, np.float32)
+    else:
+        centres, values = [], []
+        for start in range(0, len(energy), block // 2):
+            seg = energy[max(0, start - block // 2): start + block // 2]
+            floor = max(float(np.percentile(seg, 5)), floor_all)
+            loud = max(float(np.percentile(seg, 95)), floor + 6.0)
+            centres.append(start)
+            values.append(floor + max(6.0, 0.3 * (loud - floor)))
+        thresholds = np.interp(np.arange(len(energy)), centres, values).astype(np.float32)
+    mask = energy > thresholds
     # close gaps shorter than 60 ms inside words, drop blips shorter than 30 ms
     mask = _close(mask, 6)
     mask = ~_close(~mask, 3)
-    return mask, threshold
+    return mask, threshold_all
 
 
 def _close(mask: np.ndarray, gap: int) -> np.ndarray:

@@ -305,12 +305,23 @@ def tag_frames(*, title: str, artist: str, album: str, track: int, total: int, d
     return frames
 
 
-def write_tagged(encoded: Path, out: Path, frames: list) -> None:
-    data = encoded.read_bytes()
-    if data[:3] == b"ID3":  # never stack tags: drop an existing one
+def audio_payload(data: bytes) -> bytes:
+    """An MP3's bytes without its leading ID3v2 tag: the audio itself (tagging never changes it)."""
+    if data[:3] == b"ID3":
         size = data[6:10]
         n = (size[0] << 21) | (size[1] << 14) | (size[2] << 7) | size[3]
-        data = data[10 + n:]
+        return data[10 + n + (10 if data[5] & 0x10 else 0):]
+    return data
+
+
+def payload_sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(audio_payload(Path(path).read_bytes())).hexdigest()
+
+
+def write_tagged(encoded: Path, out: Path, frames: list) -> None:
+    data = audio_payload(encoded.read_bytes())   # never stack tags: drop an existing one
     with atomic_path(out) as tmp:
         tmp.write_bytes(id3_tag(frames) + data)
 
@@ -360,7 +371,25 @@ def cmd_tag(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_measure(args: argparse.Namespace) -> int:
+    """Measure an encoded MP3 with the independent meter as soon as it exists (in parallel with the
+    other parts' work), keyed by its audio payload so the release check can trust it for the tagged copy."""
+    m = measure(args.mp3)
+    data = {"integrated": m.integrated, "true_peak": m.true_peak, "duration": m.duration,
+            "payload_sha256": payload_sha256(args.mp3), "meter": "ffmpeg ebur128 peak=true dualmono=true"}
+    with atomic_path(args.output) as tmp:
+        tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return 0
+
+
 def register(add) -> None:
+    def setup_measure(p: argparse.ArgumentParser) -> None:
+        p.add_argument("mp3", type=Path, help="an MP3 to measure")
+        p.add_argument("-o", "--output", type=Path, required=True, help="the measurement JSON")
+
+    add("measure", "measure an MP3's loudness and true peak (ffmpeg ebur128, dual mono)", setup_measure,
+        cmd_measure)
+
     def setup_master(p: argparse.ArgumentParser) -> None:
         p.add_argument("recording", type=Path, help="the narration, any common format")
         p.add_argument("--texts", type=Path, default=Path("texts"), help="texts/ (for book.toml [audio])")

@@ -48,23 +48,37 @@ def _stage(name: str, args: list[str]) -> dict:
     return _result(name, ok, summary if ok else f"{len(problems)} problem(s)", problems, time.perf_counter() - t)
 
 
-def check_audio(site: Path, target: float, ceiling: float) -> dict:
-    from .audio import measure
+def check_audio(site: Path, target: float, ceiling: float, measured: Path | None = None) -> dict:
+    """Loudness and true peak of every MP3 in the site, by ffmpeg's ebur128. A measurement made when
+    the MP3 was encoded (``measured/ID.json``) is used when its audio payload is byte-identical to the
+    published file's (tags aside); anything else is measured now."""
+    from .audio import measure, payload_sha256
 
     t = time.perf_counter()
     mp3s = sorted((site / "audio").glob("*.mp3"))
-    problems = []
+    problems, now, reused = [], [], {}
+    for mp3 in mp3s:
+        j = measured / f"{mp3.stem}.json" if measured else None
+        if j is not None and j.exists():
+            data = json.loads(j.read_text(encoding="utf-8"))
+            if data.get("payload_sha256") == payload_sha256(mp3):
+                reused[mp3] = (data["integrated"], data["true_peak"])
+                continue
+        now.append(mp3)
     with cf.ThreadPoolExecutor(max_workers=2) as pool:
-        for mp3, m in zip(mp3s, pool.map(measure, mp3s)):
-            if abs(m.integrated - target) > 0.5:
-                problems.append(f"{display_path(mp3)}: {m.integrated:.1f} LUFS, target {target:.1f} ± 0.5")
-            if m.true_peak > ceiling:
-                problems.append(f"{display_path(mp3)}: true peak {m.true_peak:.1f} dBTP over {ceiling:.1f}")
+        for mp3, m in zip(now, pool.map(measure, now)):
+            reused[mp3] = (m.integrated, m.true_peak)
+    for mp3 in mp3s:
+        integrated, true_peak = reused[mp3]
+        if abs(integrated - target) > 0.5:
+            problems.append(f"{display_path(mp3)}: {integrated:.1f} LUFS, target {target:.1f} ± 0.5")
+        if true_peak > ceiling:
+            problems.append(f"{display_path(mp3)}: true peak {true_peak:.1f} dBTP over {ceiling:.1f}")
     if not mp3s:
         problems.append(f"{display_path(site / 'audio')}: no MP3s")
-    return _result("loudness", not problems, f"{len(mp3s)} MP3s within ±0.5 LU of {target} LUFS, "
-                   f"true peak ≤ {ceiling} dBTP" if not problems else f"{len(problems)} problem(s)", problems,
-                   time.perf_counter() - t)
+    summary = (f"{len(mp3s)} MP3s within ±0.5 LU of {target} LUFS, true peak ≤ {ceiling} dBTP "
+               f"({len(mp3s) - len(now)} measured at encoding)") if not problems else f"{len(problems)} problem(s)"
+    return _result("loudness", not problems, summary, problems, time.perf_counter() - t)
 
 
 _LINK = re.compile(r"""\b(?:href|src)\s*=\s*["']([^"']+)["']""")
@@ -154,7 +168,8 @@ def _safe(name: str, job) -> dict:
         return _result(name, False, "could not run", [f"{type(e).__name__}: {e}"], 0)
 
 
-def run_checks(site: Path, texts: Path, book, previous: Path | None, report_dir: Path) -> list[dict]:
+def run_checks(site: Path, texts: Path, book, previous: Path | None, report_dir: Path,
+               measured: Path | None = None) -> list[dict]:
     epub = site / f"{book.id}.epub"
     feed_args = ["check-feed", str(site), "--texts", str(texts)]
     if previous is not None and previous.exists():
@@ -165,7 +180,8 @@ def run_checks(site: Path, texts: Path, book, previous: Path | None, report_dir:
               lambda: _stage("EPUBCheck + Ace + overlays", ["check-epub", str(epub), "--sequential",
                                                            "--report", str(report_dir / "epub")])),
              ("axe", lambda: check_web(site))]
-    light = [("loudness", lambda: check_audio(site, book.audio.loudness, book.audio.true_peak)),
+    light = [("loudness", lambda: check_audio(site, book.audio.loudness, book.audio.true_peak,
+                                              measured)),
              ("feed rules", lambda: _stage("feed rules", feed_args)),
              ("links", lambda: check_links(site))]
     with cf.ThreadPoolExecutor(max_workers=2) as pool:
@@ -180,7 +196,7 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     book = load_book(args.texts)
     t = time.perf_counter()
-    results = run_checks(args.site, args.texts, book, args.previous, args.report)
+    results = run_checks(args.site, args.texts, book, args.previous, args.report, args.build / "loudness")
     args.report.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.report / "checks.json", json.dumps(results, indent=1, sort_keys=True) + "\n")
     table = None

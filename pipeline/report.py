@@ -40,6 +40,25 @@ WAVE_RATE = 2000          # Hz: the rate the master is decoded at for drawing
 # ---------------------------------------------------------------------------- measuring
 
 
+def _measured_or_measure(mp3: Path, measured: Path) -> dict:
+    """The measurement taken when the MP3 was encoded, if its audio bytes are the published ones."""
+    import json
+
+    from .audio import payload_sha256
+
+    if measured.exists():
+        data = json.loads(measured.read_text(encoding="utf-8"))
+        if data.get("payload_sha256") == payload_sha256(mp3):
+            try:
+                import mutagen.mp3
+
+                duration = float(mutagen.mp3.MP3(str(mp3)).info.length)
+            except Exception:
+                duration = float(data["duration"])
+            return {"integrated": data["integrated"], "true_peak": data["true_peak"], "duration": duration}
+    return measure_mp3(mp3)
+
+
 def measure_mp3(path: Path) -> dict:
     """Integrated loudness (LUFS, dual mono), true peak (dBTP) and duration (s) of a delivered MP3.
 
@@ -299,7 +318,8 @@ def collect_parts(book, site: Path, build: Path, timelines: Path | None = None, 
     say = progress or (lambda msg: None)
     out: list[dict] = []
     with ThreadPoolExecutor(max_workers=2) as pool:
-        futures = {p.id: pool.submit(measure_mp3, site / "audio" / f"{p.id}.mp3") for p in parts}
+        futures = {p.id: pool.submit(_measured_or_measure, site / "audio" / f"{p.id}.mp3",
+                                     build / "loudness" / f"{p.id}.json") for p in parts}
         # the timelines are drawn here while the pool measures
         for i, p in enumerate(parts, 1):
             sync = read_syncmap(build / "sync" / f"{p.id}.json")
