@@ -156,9 +156,14 @@ build/report/checked: $(SITE_OUT) $(NARRATED:%=build/loudness/%.json) $(CHECK_CO
 build/published: build/report/checked
 	$(PIPELINE) publish $(SITE) output -o $@
 
+# `make release` and `make test` use every core unless -j was given.
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+PARALLEL = $(if $(filter -j%,$(MAKEFLAGS)),,-j$(JOBS))
+
 ## release: build every edition, check it all, and publish it to output/ (atomically)
 .PHONY: release
-release: build/published
+release: $(VENV_OK)
+	@$(MAKE) --no-print-directory $(PARALLEL) build/published
 
 ## audio: the tagged MP3s with chapters and the EPUB audio only
 .PHONY: audio
@@ -176,7 +181,8 @@ preview: $(VENV_OK)
 
 ## test: build the staged site, then run the test suite (SLOW=1 adds the long checks)
 .PHONY: test
-test: $(VENV_OK) $(NODE_OK) site
+test: $(VENV_OK) $(NODE_OK)
+	@$(MAKE) --no-print-directory $(PARALLEL) site
 	$(PY) -m pytest -q -n 2 $(if $(SLOW),,-m 'not slow') $(PYTEST_ARGS)
 
 ## demo-recordings: regenerate the synthetic demo narrations in recordings/ (needs flite, ffmpeg)

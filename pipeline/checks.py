@@ -194,19 +194,18 @@ def run_checks(site: Path, texts: Path, book, previous: Path | None, report_dir:
 def cmd_check(args: argparse.Namespace) -> int:
     from .sources import load_book
 
+    from .report import collect_parts, write_report
+
     book = load_book(args.texts)
     t = time.perf_counter()
-    results = run_checks(args.site, args.texts, book, args.previous, args.report, args.build / "loudness")
+    # the report's facts and timeline pictures are gathered beside the checks
+    with cf.ThreadPoolExecutor(max_workers=1) as pool:
+        parts_future = pool.submit(collect_parts, book, args.site, args.build)
+        results = run_checks(args.site, args.texts, book, args.previous, args.report, args.build / "loudness")
+        parts = parts_future.result()
     args.report.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.report / "checks.json", json.dumps(results, indent=1, sort_keys=True) + "\n")
-    table = None
-    try:
-        from .report import collect_parts, write_report
-
-        parts = collect_parts(book, args.site, args.build)
-        table = write_report(args.report, book, parts, results)
-    except ImportError:
-        pass
+    table = write_report(args.report, book, parts, results)
     width = max(len(r["name"]) for r in results)
     print(f"release checks ({time.perf_counter() - t:.0f} s):")
     for r in results:
