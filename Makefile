@@ -179,11 +179,11 @@ preview: $(VENV_OK)
 	@test -d output || { echo "output/ is empty: run make release first" >&2; exit 1; }
 	$(PY) -m http.server --directory output --bind 127.0.0.1 8000
 
-## test: build the staged site, then run the test suite (SLOW=1 adds the long checks)
+## test: build the staged site, then run the test suite
 .PHONY: test
 test: $(VENV_OK) $(NODE_OK)
 	@$(MAKE) --no-print-directory $(PARALLEL) site
-	$(PY) -m pytest -q -n 2 $(if $(SLOW),,-m 'not slow') $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
 
 ## demo-recordings: regenerate the synthetic demo narrations in recordings/ (needs flite, ffmpeg)
 .PHONY: demo-recordings
