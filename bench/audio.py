@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -66,7 +65,7 @@ def tree_rss(root: int) -> int:
             continue
         ppid = int(stat[stat.rindex(")") + 2:].split()[1])
         children.setdefault(ppid, []).append(int(d.name))
-    total, todo = 0, [root]
+    todo = [root]
     while todo:
         pid = todo.pop()
         todo.extend(children.get(pid, []))

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import math
 import re
 import subprocess
 import threading
@@ -742,4 +741,4 @@ def register(add) -> None:
     add("align", "align a narration to its sentences and headings: write the sync map", setup, cmd_align)
 
 
-__all__ = ["align", "speakable", "number_words", "math"]
+__all__ = ["align", "speakable", "number_words"]

@@ -7,7 +7,6 @@ import re
 import shutil
 import subprocess
 import sys
-import wave
 from pathlib import Path
 
 import numpy as np
