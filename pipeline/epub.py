@@ -43,7 +43,7 @@ from lxml import etree
 from .fsutil import atomic_path
 from .problems import InputError, Problem, display_path
 from .sources import Block, Book, Part, Sentence, load_book
-from .syncmap import SyncMap, mismatch, read_syncmap
+from .syncmap import SyncMap, mismatch, read_syncmap, timestamp
 
 XHTML_NS = "http://www.w3.org/1999/xhtml"
 EPUB_NS = "http://www.idpf.org/2007/ops"
@@ -195,11 +195,7 @@ def clip_time(t: float) -> str:
 
 def clock(t: float) -> str:
     """A SMIL full clock value for media:duration: ``H:MM:SS.fff``."""
-    ms = int(round(t * 1000))
-    h, ms = divmod(ms, 3_600_000)
-    m, ms = divmod(ms, 60_000)
-    s, ms = divmod(ms, 1000)
-    return f"{h}:{m:02d}:{s:02d}.{ms:03d}"
+    return timestamp(t, hour_digits=1)
 
 
 def parse_clock(value: str) -> float:

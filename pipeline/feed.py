@@ -29,6 +29,7 @@ from urllib.parse import unquote, urlsplit
 
 from .fsutil import atomic_write_bytes
 from .problems import InputError, Problem, display_path
+from .syncmap import timestamp
 
 PODCAST_NS = "https://podcastindex.org/namespace/1.0"
 ITUNES_NS = "http://www.itunes.com/dtds/podcast-1.0.dtd"
@@ -336,7 +337,7 @@ def _extensions():
             if self._chapters:
                 wrap = xml_elem(f"{{{PSC_NS}}}chapters", entry, version="1.2")
                 for start, title in self._chapters:
-                    xml_elem(f"{{{PSC_NS}}}chapter", wrap, start=_npt(start), title=title)
+                    xml_elem(f"{{{PSC_NS}}}chapter", wrap, start=timestamp(start), title=title)
             return entry
 
     return {
@@ -344,14 +345,6 @@ def _extensions():
         "podcastindex": (PodcastIndexExtension, PodcastIndexEntryExtension),
         "podlove": (PodloveExtension, PodloveEntryExtension),
     }
-
-
-def _npt(seconds: float) -> str:
-    ms = int(round(seconds * 1000))
-    h, ms = divmod(ms, 3_600_000)
-    m, ms = divmod(ms, 60_000)
-    s, ms = divmod(ms, 1000)
-    return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
 
 
 def _read_chapters(path: Path) -> list[tuple[float, str]]:

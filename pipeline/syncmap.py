@@ -86,12 +86,14 @@ def mismatch(sync: SyncMap, sentence_ids: list[str]) -> str | None:
 # ---------------------------------------------------------------------------- WebVTT and JSON chapters
 
 
-def vtt_time(t: float) -> str:
+def timestamp(t: float, hour_digits: int = 2) -> str:
+    """``HH:MM:SS.mmm`` to the millisecond: WebVTT cue times, Podlove chapter starts and (with one hour
+    digit) SMIL clock values."""
     ms = int(round(t * 1000))
     h, ms = divmod(ms, 3_600_000)
     m, ms = divmod(ms, 60_000)
     s, ms = divmod(ms, 1000)
-    return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
+    return f"{h:0{hour_digits}d}:{m:02d}:{s:02d}.{ms:03d}"
 
 
 def _vtt_escape(text: str) -> str:
@@ -106,7 +108,7 @@ def to_webvtt(sync: SyncMap, title: str = "") -> str:
         text = _vtt_escape(f["text"])
         if not text or f["end"] <= f["begin"]:
             continue
-        out += [f["id"], f"{vtt_time(f['begin'])} --> {vtt_time(f['end'])}", text, ""]
+        out += [f["id"], f"{timestamp(f['begin'])} --> {timestamp(f['end'])}", text, ""]
     return "\n".join(out)
 
 
