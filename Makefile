@@ -77,21 +77,22 @@ AUDIO_CODE := pipeline/audio.py pipeline/ffmpeg.py pipeline/fsutil.py $(MODEL_CO
 ALIGN_CODE := pipeline/align.py pipeline/dtw.py pipeline/syncmap.py pipeline/ffmpeg.py $(MODEL_CODE)
 SYNC_CODE := pipeline/syncmap.py pipeline/fsutil.py pipeline/cli.py pipeline/problems.py
 
-# One decode: the trimmed, normalised, limited master; the untagged podcast MP3; the EPUB audio.
-build/master/%.flac build/encoded/%.mp3 build/epub-audio/%.mp3 build/audio/%.json: \
+# One decode: the trimmed, normalised, limited master; the untagged podcast MP3; the EPUB audio. Then
+# the independent meter (ffmpeg ebur128) on the podcast MP3 as written, beside the other parts' work;
+# the release check trusts it for the tagged copy, whose audio bytes are the same.
+build/master/%.flac build/encoded/%.mp3 build/epub-audio/%.mp3 build/audio/%.json build/loudness/%.json: \
 		$$(REC_$$*) texts/book.toml $(AUDIO_CODE) | build/sources.ok
 	$(PIPELINE) master $(REC_$*) --texts texts -o build/master/$*.flac --mp3 build/encoded/$*.mp3 \
-		--epub-audio build/epub-audio/$*.mp3 --report build/audio/$*.json
+		--epub-audio build/epub-audio/$*.mp3 --report build/audio/$*.json --loudness build/loudness/$*.json
 
 # The timeline: every sentence and heading of the part, timed in the master.
 build/sync/%.json: build/master/%.flac $$(TEXT_$$*) $$(LABELS_$$*) build/audio/%.json $(ALIGN_CODE)
 	$(PIPELINE) align build/master/$*.flac $(TEXT_$*) -o $@ \
 		$(if $(LABELS_$*),--labels $(LABELS_$*) --audio-report build/audio/$*.json)
 
-# The independent meter on each podcast MP3 as soon as it is encoded (beside the other parts' work);
-# the release check trusts it for the tagged copy whose audio bytes are the same.
-build/loudness/%.json: build/encoded/%.mp3 $(AUDIO_CODE)
-	$(PIPELINE) measure $< -o $@
+# The report's picture of the timeline (waveform, sentences, chapters, weak alignments), per part.
+build/report/timelines/%.png: build/master/%.flac build/sync/%.json pipeline/report.py $(SYNC_CODE)
+	$(PIPELINE) timeline build/master/$*.flac build/sync/$*.json -o $@
 
 build/cover.png: texts/book.toml $(wildcard texts/*.png texts/*.jpg) pipeline/cover.py $(MODEL_CODE) | build
 	$(PIPELINE) cover texts -o $@
@@ -148,7 +149,8 @@ CHECK_CODE := pipeline/checks.py pipeline/report.py $(FEED_CODE) $(EPUB_CODE)
 site: build/sources.ok $(SITE_OUT)
 
 # Every check on the staged site (EPUBCheck, Ace, axe, feed rules, loudness, links) and the report.
-build/report/checked: $(SITE_OUT) $(NARRATED:%=build/loudness/%.json) $(CHECK_CODE) | $(NODE_OK) build/report
+build/report/checked: $(SITE_OUT) $(NARRATED:%=build/loudness/%.json) $(NARRATED:%=build/report/timelines/%.png) \
+		$(CHECK_CODE) | $(NODE_OK) build/report
 	$(PIPELINE) check $(SITE) --texts texts --build build --report build/report -o $@ \
 		$(if $(wildcard output/podcast.xml),--previous output/podcast.xml)
 

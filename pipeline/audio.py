@@ -340,6 +340,8 @@ def cmd_master(args: argparse.Namespace) -> int:
 
     book = load_book(args.texts)
     facts = render(args.recording, args.output, args.mp3, args.epub_audio, book.audio, report=args.report)
+    if args.loudness:
+        write_measurement(args.mp3, args.loudness)
     a, p = facts["analysis"], facts["plan"]
     print(f"{display_path(args.recording)}: {a['integrated']:.1f} LUFS in, gain {p['gain_db']:+.1f} dB, "
           f"trimmed to {p['trim_end'] - p['trim_start']:.1f} s, {'mono' if p['channels'] == 1 else 'stereo'}"
@@ -371,14 +373,20 @@ def cmd_tag(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_measure(args: argparse.Namespace) -> int:
-    """Measure an encoded MP3 with the independent meter as soon as it exists (in parallel with the
-    other parts' work), keyed by its audio payload so the release check can trust it for the tagged copy."""
-    m = measure(args.mp3)
+def write_measurement(mp3: Path, out: Path) -> Loudness:
+    """Measure an encoded MP3 with the independent meter (ffmpeg decodes the file as written) as soon as
+    it exists, beside the other parts' work, keyed by its audio payload so the release check can trust
+    it for the tagged copy."""
+    m = measure(mp3)
     data = {"integrated": m.integrated, "true_peak": m.true_peak, "duration": m.duration,
-            "payload_sha256": payload_sha256(args.mp3), "meter": "ffmpeg ebur128 peak=true dualmono=true"}
-    with atomic_path(args.output) as tmp:
+            "payload_sha256": payload_sha256(mp3), "meter": "ffmpeg ebur128 peak=true dualmono=true"}
+    with atomic_path(out) as tmp:
         tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    return m
+
+
+def cmd_measure(args: argparse.Namespace) -> int:
+    write_measurement(args.mp3, args.output)
     return 0
 
 
@@ -397,6 +405,8 @@ def register(add) -> None:
         p.add_argument("--mp3", type=Path, required=True, help="the untagged podcast MP3")
         p.add_argument("--epub-audio", type=Path, required=True, help="the EPUB audio (64 kbps mono MP3)")
         p.add_argument("--report", type=Path, default=None, help="write the measurements as JSON")
+        p.add_argument("--loudness", type=Path, default=None,
+                       help="then measure the podcast MP3 as written (ffmpeg ebur128) into this JSON")
 
     def setup_tag(p: argparse.ArgumentParser) -> None:
         p.add_argument("mp3", type=Path, help="the untagged podcast MP3")

@@ -320,11 +320,14 @@ def collect_parts(book, site: Path, build: Path, timelines: Path | None = None, 
     with ThreadPoolExecutor(max_workers=2) as pool:
         futures = {p.id: pool.submit(_measured_or_measure, site / "audio" / f"{p.id}.mp3",
                                      build / "loudness" / f"{p.id}.json") for p in parts}
-        # the timelines are drawn here while the pool measures
+        # the timelines are drawn here while the pool measures, unless the `timeline` stage drew them
         for i, p in enumerate(parts, 1):
-            sync = read_syncmap(build / "sync" / f"{p.id}.json")
-            timeline_png(build / "master" / f"{p.id}.flac", sync, timelines / f"{p.id}.png")
-            say(f"timeline {i}/{len(parts)}: {p.id}")
+            sync_path, master = build / "sync" / f"{p.id}.json", build / "master" / f"{p.id}.flac"
+            sync = read_syncmap(sync_path)
+            png = timelines / f"{p.id}.png"
+            if not _fresh(png, sync_path, master):
+                timeline_png(master, sync, png)
+                say(f"timeline {i}/{len(parts)}: {p.id}")
             facts = _audio_facts(build / "audio" / f"{p.id}.json")
             frags = sync.fragments
             scored = [f for f in frags if f.get("confidence") is not None]
@@ -352,6 +355,15 @@ def collect_parts(book, site: Path, build: Path, timelines: Path | None = None, 
             item["after"] = {"integrated": m["integrated"], "true_peak": m["true_peak"]}
             say(f"measured {i}/{len(out)}: {item['id']}")
     return out
+
+
+def _fresh(out: Path, *inputs: Path) -> bool:
+    """``out`` exists and is no older than any of ``inputs``."""
+    try:
+        t = out.stat().st_mtime_ns
+    except FileNotFoundError:
+        return False
+    return all(i.stat().st_mtime_ns <= t for i in inputs)
 
 
 def _audio_facts(path: Path) -> dict:
@@ -625,7 +637,20 @@ def _read_checks(path: Path) -> list[dict]:
     return data
 
 
+def cmd_timeline(args: argparse.Namespace) -> int:
+    timeline_png(args.master, read_syncmap(args.sync), args.output)
+    return 0
+
+
 def register(add) -> None:
+    def setup_timeline(p: argparse.ArgumentParser) -> None:
+        p.add_argument("master", type=Path, help="the part's master FLAC (build/master/ID.flac)")
+        p.add_argument("sync", type=Path, help="the part's sync map (build/sync/ID.json)")
+        p.add_argument("-o", "--output", type=Path, required=True, help="the picture (build/report/timelines/ID.png)")
+
+    add("timeline", "draw one part's timeline for the report (waveform, sentences, chapters, weak alignments)",
+        setup_timeline, cmd_timeline)
+
     def setup(p: argparse.ArgumentParser) -> None:
         p.add_argument("texts", type=Path, help="the texts/ folder (book.toml and the parts)")
         p.add_argument("--site", type=Path, default=Path("output"), help="the built site (audio/ID.mp3)")

@@ -250,3 +250,21 @@ def test_cli_reports_without_traceback(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     r = subprocess.run([sys.executable, "-m", "pipeline", "no-such-stage"], capture_output=True, text=True)
     assert r.returncode == 2
+
+
+def test_stage_index_names_the_module_of_every_stage() -> None:
+    """`python -m pipeline STAGE` imports only STAGE's module, found in cli.STAGE_INDEX; every stage a
+    module registers must be in it, under that module."""
+    code = ("import json, pipeline.cli as c; c._load_stage_modules(); "
+            "print(json.dumps({n: r.__module__ for n, (h, s, r) in c.STAGES.items()}))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    import json
+
+    from pipeline.cli import STAGE_INDEX
+    registered = {n: m.removeprefix("pipeline.") for n, m in json.loads(r.stdout).items() if m != "pipeline.cli"}
+    assert registered == STAGE_INDEX
+    # a stage's own module alone gives it its options; an unknown stage still gets the full list
+    r = subprocess.run([sys.executable, "-m", "pipeline", "transcript", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "usage: pipeline transcript" in r.stdout, r.stdout + r.stderr
+    r = subprocess.run([sys.executable, "-m", "pipeline", "no-such-stage"], capture_output=True, text=True)
+    assert r.returncode != 0 and "align" in r.stderr and "transcript" in r.stderr
