@@ -90,10 +90,6 @@ build/sync/%.json: build/master/%.flac $$(TEXT_$$*) $$(LABELS_$$*) build/audio/%
 	$(PIPELINE) align build/master/$*.flac $(TEXT_$*) -o $@ \
 		$(if $(LABELS_$*),--labels $(LABELS_$*) --audio-report build/audio/$*.json)
 
-# The report's picture of the timeline (waveform, sentences, chapters, weak alignments), per part.
-build/report/timelines/%.png: build/master/%.flac build/sync/%.json pipeline/report.py $(SYNC_CODE)
-	$(PIPELINE) timeline build/master/$*.flac build/sync/$*.json -o $@
-
 build/cover.png: texts/book.toml $(wildcard texts/*.png texts/*.jpg) pipeline/cover.py $(MODEL_CODE) | build
 	$(PIPELINE) cover texts -o $@
 
@@ -142,15 +138,14 @@ $(SITE)/$(BOOK_ID).epub: $(TEXT_FILES) $(NARRATED:%=build/sync/%.json) $(NARRATE
 AUDIO_OUT := $(NARRATED:%=$(SITE)/audio/%.mp3) $(NARRATED:%=build/epub-audio/%.mp3)
 TIMELINE_OUT := $(NARRATED:%=$(SITE)/transcripts/%.vtt) $(NARRATED:%=$(SITE)/chapters/%.json)
 SITE_OUT := $(AUDIO_OUT) $(TIMELINE_OUT) $(SITE)/podcast.xml $(SITE)/$(BOOK_ID).epub $(WEB_OUT)
-CHECK_CODE := pipeline/checks.py pipeline/report.py $(FEED_CODE) $(EPUB_CODE)
+CHECK_CODE := pipeline/checks.py pipeline/cdp.py pipeline/report.py $(FEED_CODE) $(EPUB_CODE)
 
 ## site: build every edition into build/site (staged, not yet checked or published)
 .PHONY: site
 site: build/sources.ok $(SITE_OUT)
 
 # Every check on the staged site (EPUBCheck, Ace, axe, feed rules, loudness, links) and the report.
-build/report/checked: $(SITE_OUT) $(NARRATED:%=build/loudness/%.json) $(NARRATED:%=build/report/timelines/%.png) \
-		$(CHECK_CODE) | $(NODE_OK) build/report
+build/report/checked: $(SITE_OUT) $(NARRATED:%=build/loudness/%.json) $(CHECK_CODE) | $(NODE_OK) build/report
 	$(PIPELINE) check $(SITE) --texts texts --build build --report build/report -o $@ \
 		$(if $(wildcard output/podcast.xml),--previous output/podcast.xml)
 

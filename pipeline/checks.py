@@ -132,52 +132,49 @@ def serve(folder: Path):
         httpd.shutdown()
 
 
-_MEDIA = re.compile(r"\.(mp3|m4a|mp4|ogg|opus|flac|wav)(\?.*)?$")
+MEDIA_EXTENSIONS = ("mp3", "m4a", "mp4", "ogg", "opus", "flac", "wav")
 
 
 def check_web(site: Path) -> dict:
     """axe-core with WCAG 2.2 A/AA rules and enhanced contrast on every page, light and dark.
 
-    One browser page visits every page of the site; axe is installed in it by an init script (parsed
-    once per load, never sent over the wire again), and each loaded page is checked in the light
-    scheme, then switched to the dark one with media emulation (the styles follow at once) and checked
-    again: a third of the time of a fresh page and injection per page and scheme."""
+    One headless Chromium page (driven over the DevTools protocol, :mod:`pipeline.cdp`) visits every
+    page of the site; axe is installed in it before each page's own scripts run, and each loaded page
+    is checked in the light scheme, then switched to the dark one by media emulation (the styles follow
+    at once) and checked again."""
+    from .cdp import CHROMIUM, Browser, BrowserError
+
     t = time.perf_counter()
     axe = ROOT / "node_modules" / "axe-core" / "axe.min.js"
     if not axe.exists():
         return _result("axe", False, "axe-core missing", [f"{axe} not found: run npm ci"], 0)
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        return _result("axe", False, "playwright missing", ["python playwright is not installed"], 0)
+    if not CHROMIUM.exists():
+        return _result("axe", False, "Chromium missing", [f"{CHROMIUM} not found: apt-get install chromium"], 0)
     pages = sorted(p.relative_to(site).as_posix() for p in site.rglob("*.html"))
     problems = []
-    with serve(site) as base, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
-        try:
-            # bypass_csp: the pages forbid inline script (as they should); axe is injected by us
-            context = browser.new_context(bypass_csp=True)
-            # the narration is not what axe checks: the players get no media, which keeps the
-            # browser from buffering every MP3
-            context.route(_MEDIA, lambda route: route.abort())
-            context.add_init_script(path=str(axe))
-            page = context.new_page()
-            for rel in pages:
-                page.emulate_media(color_scheme="light")
-                page.goto(base + rel, wait_until="load")
+    run = f"""axe.run(document, {{runOnly: {{type: 'tag', values: {json.dumps(AXE_TAGS)}}},
+        resultTypes: ['violations'], rules: {{'color-contrast-enhanced': {{enabled: true}}}}}})
+        .then(r => r.violations.map(v => ({{id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.length}})))"""
+    with serve(site) as base, Browser(CHROMIUM_FLAGS) as browser:
+        browser.page("Page.enable")
+        browser.page("Network.enable")
+        # the pages forbid inline script (as they should); axe is ours, installed before theirs
+        browser.page("Page.setBypassCSP", enabled=True)
+        browser.page("Page.addScriptToEvaluateOnNewDocument", source=axe.read_text(encoding="utf-8"))
+        # the narration is not what axe checks: the players get no media, so no MP3 is buffered
+        browser.page("Network.setBlockedURLs", urls=[f"*.{ext}" for ext in MEDIA_EXTENSIONS])
+        for rel in pages:
+            browser.page("Emulation.setEmulatedMedia", features=[{"name": "prefers-color-scheme", "value": "light"}])
+            try:
+                browser.goto(base + rel)
                 for scheme in ("light", "dark"):
-                    page.emulate_media(color_scheme=scheme)
-                    # only the violations come back (resultTypes spares axe the detail of every pass)
-                    found = page.evaluate("""(tags) => axe.run(document, {runOnly: {type: 'tag', values: tags},
-                        resultTypes: ['violations'], rules: {'color-contrast-enhanced': {enabled: true}}})
-                        .then(r => r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
-                                                           nodes: v.nodes.length})))""", AXE_TAGS)
-                    for v in found:
+                    browser.page("Emulation.setEmulatedMedia",
+                                 features=[{"name": "prefers-color-scheme", "value": scheme}])
+                    for v in browser.evaluate(run):
                         problems.append(f"{rel} ({scheme}): {v['id']} ({v['impact']}) on {v['nodes']} "
                                         f"element(s): {v['help']}")
-            context.close()
-        finally:
-            browser.close()
+            except BrowserError as e:
+                problems.append(f"{rel}: could not be checked: {e}")
     return _result("axe", not problems, f"{len(pages)} pages × light and dark: 0 violations" if not problems
                    else f"{len(problems)} violation(s)", problems, time.perf_counter() - t)
 
@@ -190,24 +187,54 @@ def _safe(name: str, job) -> dict:
         return _result(name, False, "could not run", [f"{type(e).__name__}: {e}"], 0)
 
 
+def check_epub_lane(epub: Path, report_dir: Path, before_ace=None) -> dict:
+    """EPUBCheck, our overlay checks, then DAISY Ace (held back by ``before_ace``)."""
+    from .epub import check_epub, check_summary
+
+    t = time.perf_counter()
+    name = "EPUBCheck + Ace + overlays"
+    if not epub.is_file():
+        return _result(name, False, "EPUB not found", [f"{display_path(epub)}: not found"], 0)
+    held = [0.0]
+
+    def gate() -> None:
+        g = time.perf_counter()
+        before_ace()
+        held[0] = time.perf_counter() - g
+
+    r = check_epub(epub, report_dir, sequential=True, before_ace=gate if before_ace else None)
+    # its own time, without the time Ace was held back
+    return _result(name, not r.problems, check_summary(epub) if not r.problems else
+                   f"{len(r.problems)} problem(s)", r.problems, time.perf_counter() - t - held[0])
+
+
 def run_checks(site: Path, texts: Path, book, previous: Path | None, report_dir: Path,
                measured: Path | None = None) -> list[dict]:
     epub = site / f"{book.id}.epub"
     feed_args = ["check-feed", str(site), "--texts", str(texts)]
     if previous is not None and previous.exists():
         feed_args += ["--previous", str(previous)]
-    # Two lanes on two cores: the JVM and browser checks one after the other (each holds a few hundred
-    # MB) beside the ffmpeg measurements and the quick rules, so the whole stays under 1 GB.
-    heavy = [("EPUBCheck + Ace + overlays",
-              lambda: _stage("EPUBCheck + Ace + overlays", ["check-epub", str(epub), "--sequential",
-                                                           "--report", str(report_dir / "epub")])),
-             ("axe", lambda: check_web(site))]
-    light = [("loudness", lambda: check_audio(site, book.audio.loudness, book.audio.true_peak,
-                                              measured)),
-             ("feed rules", lambda: _stage("feed rules", feed_args)),
-             ("links", lambda: check_links(site))]
+    # One lane for the heavy validators, one after the other, so that no two of them (a JVM of about
+    # 200 MB, two Chromiums of 600-700 MB each) ever run at once and the release stays under 1 GB:
+    # EPUBCheck and our overlay checks, then axe, then DAISY Ace. The quick rules run beside them, and
+    # the report's timeline pictures (``cmd_check``) fill the second core meanwhile.
+    web: list[dict] = []
+
+    def heavy_lane() -> list[dict]:
+        epub_result = _safe("EPUBCheck + Ace + overlays",
+                            lambda: check_epub_lane(epub, report_dir / "epub",
+                                                    lambda: web.append(_safe("axe", lambda: check_web(site)))))
+        if not web:     # the EPUB could not be checked at all: axe still runs
+            web.append(_safe("axe", lambda: check_web(site)))
+        return [epub_result, *web]
+
+    def light_lane() -> list[dict]:
+        return [_safe("loudness", lambda: check_audio(site, book.audio.loudness, book.audio.true_peak, measured)),
+                _safe("feed rules", lambda: _stage("feed rules", feed_args)),
+                _safe("links", lambda: check_links(site))]
+
     with cf.ThreadPoolExecutor(max_workers=2) as pool:
-        lanes = [pool.submit(lambda jobs=jobs: [_safe(n, j) for n, j in jobs]) for jobs in (heavy, light)]
+        lanes = [pool.submit(heavy_lane), pool.submit(light_lane)]
         results = [r for lane in lanes for r in lane.result()]
     order = ["EPUBCheck + Ace + overlays", "feed rules", "axe", "loudness", "links"]
     return sorted(results, key=lambda r: order.index(r["name"]))

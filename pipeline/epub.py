@@ -65,7 +65,7 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync")
-JAVA_TOOL_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xmx384m"   # fast start, bounded heap
+JAVA_TOOL_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xmx256m"   # fast start, bounded heap
 VALIDATOR_TIMEOUT = 600.0
 
 CSS = f"""\
@@ -901,9 +901,11 @@ class CheckResult:
 
 
 def check_epub(epub_path: Path, report_dir: Path | None = None, run_epubcheck: bool = True,
-               run_ace: bool = True, sequential: bool = False) -> CheckResult:
+               run_ace: bool = True, sequential: bool = False, before_ace=None) -> CheckResult:
     """Run EPUBCheck and Ace side by side (two processes; one after the other with ``sequential``, to
-    bound memory when other checks run beside), then our overlay checks."""
+    bound memory when other checks run beside), then our overlay checks. ``before_ace``, if given, is
+    called (and waited for) just before Ace starts: the release check holds Ace back until its browser
+    check has finished, so that the two browsers never run at once."""
     epub_path = Path(epub_path).resolve()
     with tempfile.TemporaryDirectory(prefix="check-epub-") as tmp_s:
         tmp = Path(tmp_s)
@@ -917,6 +919,8 @@ def check_epub(epub_path: Path, report_dir: Path | None = None, run_epubcheck: b
         if sequential and "epubcheck" in procs:
             waited["epubcheck"] = _wait(procs["epubcheck"])
         if run_ace:
+            if before_ace is not None:
+                before_ace()
             if not ace_cli().exists():
                 raise InputError(Problem(display_path(ace_cli()), 0, "E-EPUB-006",
                                          "DAISY Ace not installed (npm install in the repository)"))
@@ -981,10 +985,14 @@ def cmd_check_epub(args: argparse.Namespace) -> int:
     result = check_epub(args.epub, args.report, sequential=args.sequential)
     if result.problems:
         raise CheckFailed(result.problems)
-    n_smil = sum(1 for n in zipfile.ZipFile(args.epub).namelist() if n.endswith(".smil"))
-    print(f"ok: {display_path(args.epub)}: EPUBCheck 0 errors 0 warnings, Ace 0 violations, "
-          f"{n_smil} media overlays pass")
+    print(f"ok: {check_summary(args.epub)}")
     return 0
+
+
+def check_summary(epub_path: Path) -> str:
+    n_smil = sum(1 for n in zipfile.ZipFile(epub_path).namelist() if n.endswith(".smil"))
+    return (f"{display_path(epub_path)}: EPUBCheck 0 errors 0 warnings, Ace 0 violations, "
+            f"{n_smil} media overlays pass")
 
 
 def register(add) -> None:
