@@ -21,8 +21,8 @@ for d in pipeline scripts .venv node_modules; do ln -sfn "$ROOT/$d" "$d"; done
 
 if [ ! -d texts ]; then
   "$PY" -m pipeline import "$SOURCE" -o texts
-  cp -p "$ROOT/texts/book.toml" texts/
 fi
+cp -p "$ROOT/texts/book.toml" texts/    # the book's settings as the repository has them now
 if [ ! -d recordings ]; then
   echo "synthesising the narrations (flite; once, kept in $WORK/proj/recordings)..."
   "$PY" scripts/make_demo_recordings.py --texts texts --out recordings --truth "$WORK/truth"

@@ -8,9 +8,10 @@ Two streamed ffmpeg passes, never the whole recording in memory:
 2. **render**: one decode, trimmed to the speech plus ``silence_pad``, high-passed (DC and rumble), gain
    to the target, and, only where the measured peaks need it, a 2x-oversampled look-ahead limiter so
    that the true peak of the delivered MP3 stays under the ceiling; then, from the same decoded
-   stream, the master FLAC, the podcast MP3 (CBR, Xing/LAME header) and the EPUB MP3 (64 kbps mono).
-   Decoding and filtering run in one ffmpeg process, feeding float PCM through pipes to two encoder
-   processes (podcast MP3 + master FLAC; EPUB MP3), so the stage uses both cores.
+   stream, the master FLAC and the podcast MP3 (CBR, Xing/LAME header), which the EPUB carries too
+   (or, with ``epub_bitrate`` set in book.toml, a separate smaller mono MP3 for the EPUB). Decoding and
+   filtering run in one ffmpeg process, feeding float PCM through pipes to the encoder processes, so
+   the stage uses both cores.
 
 The podcast MP3 is written untagged to ``build/encoded/``; ``tag`` adds ID3v2.4 tags, cover art and
 chapters from the sync map when that exists, so the timeline is the only source of chapter times.
@@ -22,7 +23,9 @@ import contextlib
 import functools
 import json
 import math
+import os
 import re
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -180,7 +183,8 @@ BITEXACT = ["-fflags", "+bitexact", "-flags:a", "+bitexact", "-map_metadata", "-
 
 def render(recording: Path, master: Path, encoded: Path, epub_audio: Path, settings: AudioSettings,
            report: Path | None = None) -> dict:
-    """Pass 2: write the master FLAC, the untagged podcast MP3 and the EPUB MP3 from one decode."""
+    """Pass 2: write the master FLAC, the untagged podcast MP3 and the EPUB MP3 from one decode. The EPUB
+    MP3 is the podcast MP3 itself unless ``settings.epub_bitrate`` asks for a separate mono encode."""
     a = analyse(recording)
     p = plan(a, settings)
     bitrate = settings.mono_bitrate if p.channels == 1 else settings.stereo_bitrate
@@ -196,23 +200,34 @@ def render(recording: Path, master: Path, encoded: Path, epub_audio: Path, setti
         downmix = "anull" if p.channels == 1 else "pan=mono|c0=0.5*c0+0.5*c1"
         mp3 = [*BITEXACT, "-c:a", "libmp3lame", "-abr", "0", "-id3v2_version", "0", "-write_id3v1", "0",
                "-write_xing", "1", "-f", "mp3"]
-        run_fanout(
-            ["-v", "error", "-i", str(recording), "-filter_complex",
-             f"[0:a:0]{chain},asplit=3[pod][m][master];[m]{downmix}[mono]",
-             "-map", "[pod]", *full, "pipe:1", "-map", "[mono]", *mono, "{fd1}",
-             "-map", "[master]", *full, "{fd2}"],
-            [
-                # the podcast MP3, at the source's channel count
-                ["-v", "error", "-y", *full, "-channel_layout", layout, "-i", "-",
-                 "-b:a", f"{bitrate}k", *mp3, str(te)],
-                # the EPUB audio, mono
-                ["-v", "error", "-y", *mono, "-channel_layout", "mono", "-i", "-",
-                 "-b:a", f"{settings.epub_bitrate}k", *mp3, str(ta)],
-                # the master
-                ["-v", "error", "-y", *full, "-channel_layout", layout, "-i", "-", *BITEXACT,
-                 "-sample_fmt", "s16", "-c:a", "flac", "-compression_level", "0", "-f", "flac", str(tm)],
-            ],
-            recording)
+        podcast = ["-v", "error", "-y", *full, "-channel_layout", layout, "-i", "-",
+                   "-b:a", f"{bitrate}k", *mp3, str(te)]
+        flac = ["-v", "error", "-y", *full, "-channel_layout", layout, "-i", "-", *BITEXACT,
+                "-sample_fmt", "s16", "-c:a", "flac", "-compression_level", "0", "-f", "flac", str(tm)]
+        if settings.epub_bitrate:
+            # a separate, smaller mono MP3 for the EPUB
+            run_fanout(
+                ["-v", "error", "-i", str(recording), "-filter_complex",
+                 f"[0:a:0]{chain},asplit=3[pod][m][master];[m]{downmix}[mono]",
+                 "-map", "[pod]", *full, "pipe:1", "-map", "[mono]", *mono, "{fd1}",
+                 "-map", "[master]", *full, "{fd2}"],
+                [podcast,
+                 ["-v", "error", "-y", *mono, "-channel_layout", "mono", "-i", "-",
+                  "-b:a", f"{settings.epub_bitrate}k", *mp3, str(ta)],
+                 flac],
+                recording)
+        else:
+            # the EPUB carries the podcast MP3 itself: one encode, the same audio in every edition
+            run_fanout(
+                ["-v", "error", "-i", str(recording), "-filter_complex", f"[0:a:0]{chain},asplit=2[pod][master]",
+                 "-map", "[pod]", *full, "pipe:1", "-map", "[master]", *full, "{fd1}"],
+                [podcast, flac],
+                recording)
+            ta.unlink()
+            try:
+                os.link(te, ta)
+            except OSError:
+                shutil.copyfile(te, ta)
     facts = {"analysis": asdict(a), "plan": asdict(p), "filter": chain, "bitrate": bitrate}
     if report is not None:
         with atomic_path(report) as tr:
@@ -403,7 +418,7 @@ def register(add) -> None:
         p.add_argument("--texts", type=Path, default=Path("texts"), help="texts/ (for book.toml [audio])")
         p.add_argument("-o", "--output", type=Path, required=True, help="the master FLAC")
         p.add_argument("--mp3", type=Path, required=True, help="the untagged podcast MP3")
-        p.add_argument("--epub-audio", type=Path, required=True, help="the EPUB audio (64 kbps mono MP3)")
+        p.add_argument("--epub-audio", type=Path, required=True, help="the EPUB audio (the podcast MP3, or a mono MP3 at book.toml's epub_bitrate)")
         p.add_argument("--report", type=Path, default=None, help="write the measurements as JSON")
         p.add_argument("--loudness", type=Path, default=None,
                        help="then measure the podcast MP3 as written (ffmpeg ebur128) into this JSON")

@@ -128,7 +128,7 @@ class AudioSettings:
     sample_rate: int = 44100
     mono_bitrate: int = 96           # kbps, podcast MP3
     stereo_bitrate: int = 128
-    epub_bitrate: int = 64
+    epub_bitrate: int = 0            # 0: the EPUB carries the podcast MP3; else kbps of a mono MP3 for it
 
 
 @dataclass(frozen=True)
@@ -354,6 +354,9 @@ def _load_book_toml(path: Path, problems: list[Problem]) -> dict[str, Any] | Non
     audio = AudioSettings(**audio_fields)
     if not -40 <= audio.loudness <= -5:
         problems.append(Problem(shown, line_of("loudness"), "E-BOOK-004", "field 'audio.loudness' must be in -40..-5 LUFS"))
+    if audio.epub_bitrate and not 32 <= audio.epub_bitrate <= 320:
+        problems.append(Problem(shown, line_of("epub_bitrate"), "E-BOOK-004",
+                                "field 'audio.epub_bitrate' must be 0 (the podcast MP3) or 32..320 kbps"))
     if not -9 <= audio.true_peak <= 0:
         problems.append(Problem(shown, line_of("true_peak"), "E-BOOK-004", "field 'audio.true_peak' must be in -9..0 dBTP"))
 

@@ -122,11 +122,30 @@ def test_delivered_mp3_loudness_and_true_peak(rendered, name) -> None:
 
 
 @pytest.mark.parametrize("name", CASES)
-def test_epub_audio_is_64k_mono_and_never_over_the_ceiling(rendered, name) -> None:
-    info = ffprobe(rendered[name]["epub"], "-show_streams")["streams"][0]
+def test_epub_audio_is_the_podcast_mp3(rendered, name) -> None:
+    """By default (epub_bitrate = 0) the EPUB carries the podcast MP3 itself: one encode, the same audio."""
+    assert rendered[name]["epub"].read_bytes() == rendered[name]["mp3"].read_bytes()
+
+
+@pytest.mark.parametrize("name", ["stereo-mp3", "opus-mono", "clipped-0dbfs"])
+def test_separate_epub_audio_is_mono_at_its_bitrate_and_never_over_the_ceiling(speech, tmp_path, name) -> None:
+    texts = tmp_path / "texts"
+    texts.mkdir()
+    toml = (ROOT / "texts" / "book.toml").read_text(encoding="utf-8")
+    (texts / "book.toml").write_text(re.sub(r"(?m)^epub_bitrate = .*$", "epub_bitrate = 64", toml), encoding="utf-8")
+    for part in sorted((ROOT / "texts").glob("*.md")):
+        shutil.copy(part, texts / part.name)
+    src = _edge_cases(speech, tmp_path)[name]
+    out = {k: tmp_path / "out" / f"{k}.{ext}" for k, ext in (("master", "flac"), ("mp3", "mp3"), ("epub", "mp3"))}
+    out["epub"] = tmp_path / "out" / "epub" / "e.mp3"
+    r = subprocess.run([sys.executable, "-m", "pipeline", "master", str(src), "--texts", str(texts),
+                        "-o", str(out["master"]), "--mp3", str(out["mp3"]), "--epub-audio", str(out["epub"])],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    info = ffprobe(out["epub"], "-show_streams")["streams"][0]
     assert info["channels"] == 1 and info["sample_rate"] == "44100"
     assert abs(int(info["bit_rate"]) - 64000) < 2000
-    assert meter(rendered[name]["epub"])[1] <= CEILING
+    assert meter(out["epub"])[1] <= CEILING
 
 
 @pytest.mark.parametrize("name, channels", [("stereo-dead-channel", 1), ("hires-96k-24bit", 2), ("phone-8khz", 1),
