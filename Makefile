@@ -145,9 +145,14 @@ CHECK_CODE := pipeline/checks.py pipeline/cdp.py pipeline/report.py $(FEED_CODE)
 site: build/sources.ok $(SITE_OUT)
 
 # Every check on the staged site (EPUBCheck, Ace, axe, feed rules, loudness, links) and the report.
-build/report/checked: $(SITE_OUT) $(NARRATED:%=build/loudness/%.json) $(CHECK_CODE) | $(NODE_OK) build/report
+# axe on every page as soon as the pages exist (beside the EPUB's build); its result is kept for the gate.
+build/report/axe.json: $(WEB_OUT) pipeline/checks.py pipeline/cdp.py | $(NODE_OK) build/report
+	$(PIPELINE) check-web $(SITE) -o $@
+
+build/report/checked: $(SITE_OUT) $(NARRATED:%=build/loudness/%.json) build/report/axe.json $(CHECK_CODE) \
+		| $(NODE_OK) build/report
 	$(PIPELINE) check $(SITE) --texts texts --build build --report build/report -o $@ \
-		$(if $(wildcard output/podcast.xml),--previous output/podcast.xml)
+		--web-result build/report/axe.json $(if $(wildcard output/podcast.xml),--previous output/podcast.xml)
 
 # Swap the checked site into output/ in one step.
 build/published: build/report/checked

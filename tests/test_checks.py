@@ -91,3 +91,24 @@ def test_server_is_quiet_when_the_browser_hangs_up(tmp_path: Path, capsys) -> No
         with urllib.request.urlopen(base + "index.html") as r:
             assert b"<h1>Index</h1>" in r.read()
     assert "Traceback" not in capsys.readouterr().err
+
+
+def test_check_web_stage_keeps_its_result_for_the_gate(tmp_path: Path) -> None:
+    needs_browser()
+    import json
+    import subprocess
+    import sys
+
+    site = write_site(tmp_path)
+    out = tmp_path / "axe.json"
+    r = subprocess.run([sys.executable, "-m", "pipeline", "check-web", str(site), "-o", str(out)],
+                       capture_output=True, text=True, cwd=checks.ROOT)
+    # violations are a result for the gate, not an error of the stage
+    assert r.returncode == 0, r.stderr
+    result = json.loads(out.read_text(encoding="utf-8"))
+    assert result["name"] == "axe" and not result["ok"] and result["problems"]
+    assert checks.read_web_result(out) == result
+    # a missing or foreign result fails the gate instead of passing it
+    assert not checks.read_web_result(tmp_path / "missing.json")["ok"]
+    (tmp_path / "other.json").write_text('{"name": "links", "ok": true, "problems": []}', encoding="utf-8")
+    assert not checks.read_web_result(tmp_path / "other.json")["ok"]
