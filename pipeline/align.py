@@ -332,26 +332,43 @@ def narration_features(audio: Path, chunk_s: float = 60.0) -> Narration:
                      duration=total / SR)
 
 
-def voiced_mask(energy: np.ndarray, window_s: float = 60.0) -> tuple[np.ndarray, float]:
+def voiced_mask(energy: np.ndarray, window_s: float = 60.0, step_s: float = 1.0) -> tuple[np.ndarray, float]:
     """Speech frames: energy above a threshold between the noise floor and the speech level.
 
     The floor and the speech level are followed along the recording (percentiles over a minute around
     each point, never below the file's own), so a noise that comes and goes, a hum or a change of room,
-    moves the threshold with it."""
+    moves the threshold with it. The floor at a point is the higher of the floors of the half-minutes
+    before and after it: where the noise changes (a hum stops, a session recorded elsewhere begins), a
+    window straddling the change would take the quieter side's floor for the noisier side too and call
+    its pauses speech."""
     floor_all = float(np.percentile(energy, 5))
     loud_all = float(np.percentile(energy, 95))
     threshold_all = floor_all + max(6.0, 0.3 * (loud_all - floor_all))
-    block = int(window_s / HOP)
-    if len(energy) <= 2 * block:
+    half = int(window_s / 2 / HOP)
+    if len(energy) <= 4 * half:
         thresholds = np.full(len(energy), threshold_all, np.float32)
     else:
-        centres, values = [], []
-        for start in range(0, len(energy), block // 2):
-            seg = energy[max(0, start - block // 2): start + block // 2]
-            floor = max(float(np.percentile(seg, 5)), floor_all)
-            loud = max(float(np.percentile(seg, 95)), floor + 6.0)
-            centres.append(start)
-            values.append(floor + max(6.0, 0.3 * (loud - floor)))
+        # percentiles of windows of whole steps, from running histograms (0.5 dB bins): cheap for hours
+        step = max(1, int(step_s / HOP))
+        k = max(1, half // step)                      # steps in half a window
+        lo = float(energy.min())
+        q = np.minimum(((energy - lo) / 0.5).astype(np.int32), 399)
+        nblk = -(-len(energy) // step)
+        hist = np.zeros((nblk + 1, 400), np.int32)
+        np.add.at(hist, (np.arange(len(energy)) // step + 1, q), 1)
+        np.cumsum(hist, axis=0, out=hist)             # hist[i]: counts of the first i steps
+
+        def pct(a: np.ndarray, b: np.ndarray, p: float) -> np.ndarray:
+            h = hist[b] - hist[a]                     # each window's histogram, steps [a, b)
+            c = np.cumsum(h, axis=1)
+            return lo + 0.5 * np.argmax(c >= np.maximum(1, p / 100 * c[:, -1:]), axis=1)
+
+        i = np.arange(nblk)
+        floor = np.maximum(np.maximum(pct(np.maximum(0, i - k), i + 1, 5), pct(i, np.minimum(nblk, i + k + 1), 5)),
+                           floor_all)
+        loud = np.maximum(pct(np.maximum(0, i - k), np.minimum(nblk, i + k + 1), 95), floor + 6.0)
+        values = floor + np.maximum(6.0, 0.3 * (loud - floor))
+        centres = i * step + step // 2
         thresholds = np.interp(np.arange(len(energy)), centres, values).astype(np.float32)
     mask = energy > thresholds
     # close gaps shorter than 60 ms inside words, drop blips shorter than 30 ms
@@ -362,13 +379,14 @@ def voiced_mask(energy: np.ndarray, window_s: float = 60.0) -> tuple[np.ndarray,
 
 def _close(mask: np.ndarray, gap: int) -> np.ndarray:
     """Fill runs of False shorter than ``gap`` that lie between True frames."""
-    out = mask.copy()
-    idx = np.flatnonzero(np.diff(mask.astype(np.int8)))
-    runs = np.split(np.arange(len(mask)), idx + 1)
-    for r in runs:
-        if len(r) and not mask[r[0]] and len(r) < gap and r[0] > 0 and r[-1] < len(mask) - 1:
-            out[r] = True
-    return out
+    d = np.diff(np.concatenate([[1], mask.astype(np.int8), [1]]))
+    starts = np.flatnonzero(d == -1)            # first frame of each run of False
+    ends = np.flatnonzero(d == 1)               # the frame after it
+    fill = (ends - starts < gap) & (starts > 0) & (ends < len(mask))
+    delta = np.zeros(len(mask) + 1, np.int32)
+    np.add.at(delta, starts[fill], 1)
+    np.add.at(delta, ends[fill], -1)
+    return mask | (np.cumsum(delta[:-1]) > 0)
 
 
 # ---------------------------------------------------------------------------- the alignment
