@@ -6,7 +6,7 @@
 The demo narrations in recordings/ (flite voices, varied formats, levels and pauses; espeak-ng is the
 aligner's reference, so the voices differ) come with exact ground truth in bench/truth/. They are
 levelled (as the master stage would) and laid end to end until the narration is --minutes long (2 hours
-by default), and the whole text is aligned
+by default), ending with the recording it starts with, and the whole text is aligned
 in one run of `python -m pipeline align`, pinned to one core with taskset. Printed: realtime factor
 (audio seconds per wall second), peak memory, mean / p97 / worst boundary error against the true
 speech onsets, the share within 0.5 s, and the mean error in the first and last 10 minutes (drift).
@@ -42,12 +42,18 @@ def decode(path: Path) -> np.ndarray:
     return np.frombuffer(raw, "<i2")
 
 
-def build(minutes: float, d: Path) -> tuple[Path, Path, list[float]]:
+def build(minutes: float, d: Path) -> tuple[Path, Path, list[float], list[str]]:
+    """The demo narrations end to end, cycling through the book, and ending with the same recording it
+    starts with (so the first and the last minutes of the file hold the same audio and text: a fair
+    test of drift). Returns the narration, the text, the true onsets and each fragment's part."""
     book = load_book(ROOT / "texts", ROOT / "recordings")
-    audio, lines, truth = [], [], []
+    parts = list(book.narrated_parts)
+    audio, lines, truth, owner = [], [], [], []
     offset = 0
-    while offset < minutes * 60 * SR:
-        for part in book.narrated_parts:
+    cache: dict[str, tuple[np.ndarray, dict]] = {}
+
+    def piece(part) -> tuple[np.ndarray, dict]:
+        if part.id not in cache:
             t = json.loads((ROOT / "bench" / "truth" / f"{part.id}.json").read_text())
             texts = {s.id: s.text for s in part.sentences()}
             if [f["id"] for f in t["fragments"]] != list(texts):
@@ -56,13 +62,25 @@ def build(minutes: float, d: Path) -> tuple[Path, Path, list[float]]:
             # level every piece as the master stage would (the aligner's input is a normalised master)
             rms = np.sqrt(np.mean(x.astype(np.float64) ** 2)) + 1e-9
             x = np.clip(x * (3000.0 / rms), -32768, 32767).astype("<i2")
-            audio.append(x)
-            for f in t["fragments"]:
-                lines.append(texts[f["id"]])
-                truth.append(offset / SR + f["begin"])
-            offset += len(x)
-            if offset >= minutes * 60 * SR:
-                break
+            cache[part.id] = (x, {"truth": t, "texts": texts})
+        return cache[part.id]
+
+    def add(part) -> None:
+        nonlocal offset
+        x, info = piece(part)
+        audio.append(x)
+        for f in info["truth"]["fragments"]:
+            lines.append(info["texts"][f["id"]])
+            truth.append(offset / SR + f["begin"])
+            owner.append(part.id)
+        offset += len(x)
+
+    first_len = len(piece(parts[0])[0])
+    k = 0
+    while offset + first_len < minutes * 60 * SR or k == 0:
+        add(parts[k % len(parts)])
+        k += 1
+    add(parts[0])
     wav = d / "narration.wav"
     with wave.open(str(wav), "wb") as w:
         w.setnchannels(1)
@@ -72,7 +90,7 @@ def build(minutes: float, d: Path) -> tuple[Path, Path, list[float]]:
             w.writeframes(x.tobytes())
     txt = d / "narration.txt"
     txt.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return wav, txt, truth
+    return wav, txt, truth, owner
 
 
 def main() -> int:
@@ -82,7 +100,7 @@ def main() -> int:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-align-") as d:
         d = Path(d)
-        wav, txt, truth = build(args.minutes, d)
+        wav, txt, truth, owner = build(args.minutes, d)
         duration = wav.stat().st_size / 2 / SR
         out = d / "sync.json"
         # warm the numba cache so compilation is not timed
@@ -109,7 +127,15 @@ def main() -> int:
         print(f"boundary error: mean {err.mean() * 1000:.0f} ms, median {np.median(err) * 1000:.0f} ms, "
               f"p97 {np.percentile(err, 97) * 1000:.0f} ms, worst {err.max() * 1000:.0f} ms, "
               f"within 0.5 s {np.mean(err <= 0.5) * 100:.1f}%")
-        print(f"drift: mean error first 10 min {first.mean() * 1000:.0f} ms, last 10 min {last.mean() * 1000:.0f} ms")
+        print(f"drift: mean error first 10 min {first.mean() * 1000:.0f} ms, last 10 min {last.mean() * 1000:.0f} ms "
+              f"(the same recording, {owner[0]}, opens and closes the file)")
+        # the same recording at the start and at the end, boundary by boundary (its first fragment is
+        # the file's start at the beginning, so both copies are compared on fragments 2..n)
+        n = next(i for i, o in enumerate(owner) if o != owner[0])
+        a, b = err[:n - 1], err[len(err) - (n - 1):]
+        print(f"drift, {owner[0]} at 0 min and again at {truth_a[len(truth_a) - n] / 60:.0f} min "
+              f"({n - 1} boundaries each): mean {a.mean() * 1000:.0f} ms and {b.mean() * 1000:.0f} ms, "
+              f"worst {a.max() * 1000:.0f} ms and {b.max() * 1000:.0f} ms")
         worst = np.argsort(err)[-5:][::-1]
         for i in worst:
             f = sync["fragments"][i + 1]
