@@ -179,7 +179,14 @@ def _trim(x: np.ndarray, sr: int) -> np.ndarray:
         return x
     level = np.abs(x)
     win = max(1, sr // 200)
-    env = np.convolve(level, np.ones(win) / win, mode="same")
+    # a moving average over win samples, aligned as np.convolve(level, ones(win) / win, "same"), from a
+    # running sum (linear time; the convolution was a tenth of the aligner's time)
+    if len(x) < win:
+        env = np.convolve(level, np.ones(win) / win, mode="same")
+    else:
+        cs = np.concatenate([[0.0], np.cumsum(level, dtype=np.float64)])
+        k = np.arange(len(x)) + (win - 1) // 2
+        env = (cs[np.minimum(k + 1, len(x))] - cs[np.maximum(k + 1 - win, 0)]) / win
     on = np.nonzero(env > max(0.01 * env.max(), 1e-4))[0]
     if len(on) == 0:
         return x[:0]
