@@ -41,6 +41,9 @@ COARSE = 10         # coarse DTW frames = 10 feature frames (100 ms)
 COARSE_BAND_S = 90.0
 FINE_BAND_S = 3.0
 SNAP_WINDOW_S = 0.6
+# a fragment whose text has this much speech (seconds, as the rate-matched reference speaks it) that the
+# narration lacks, in one run, has words the narrator did not read (about three words)
+SKIPPED_WORDS_S = 0.4
 MIN_PAUSE_S = 0.12
 ONSET_LEAD_S = 0.0
 TTS_RATE = 300
@@ -477,8 +480,9 @@ def _decimate(x: np.ndarray, factor: int) -> np.ndarray:
 
 
 def align_features(ref: Reference, narr: Narration,
-                   anchors: dict[int, int] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Onset frame (10 ms) in the narration of every fragment, and the mean DTW distance per fragment."""
+                   anchors: dict[int, int] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Onset frame (10 ms) in the narration of every fragment, the mean DTW distance per fragment, and
+    the longest stretch of each fragment's text (seconds) that the narration skipped."""
     n_frag = len(ref.feats)
     nvoiced = narr.voiced
     ref_ceps = [cepstra(m) if len(m) else np.zeros((0, 12), np.float32)
@@ -509,22 +513,24 @@ def align_features(ref: Reference, narr: Narration,
     bounds = [(0, 0)] + list(anchors.items()) + [(n_frag, len(y))]
     onsets = np.zeros(n_frag, dtype=np.float64)
     costs = np.zeros(n_frag, dtype=np.float64)
+    skipped = np.zeros(n_frag, dtype=np.float64)
     for (f0, j0), (f1, j1) in zip(bounds[:-1], bounds[1:]):
         if f1 <= f0:
             continue
         heading = ref.heading[f0:f1] if ref.heading is not None else np.zeros(f1 - f0, bool)
-        seg_on, seg_cost = _align_segment(feats[f0:f1], ref.voiced_frames[f0:f1], y[j0:j1], nvoiced[j0:j1], silence,
-                                          heading)
+        seg_on, seg_cost, seg_skip = _align_segment(feats[f0:f1], ref.voiced_frames[f0:f1], y[j0:j1],
+                                                    nvoiced[j0:j1], silence, heading)
         onsets[f0:f1] = seg_on + j0
         costs[f0:f1] = seg_cost
+        skipped[f0:f1] = seg_skip
         for k, j in anchors.items():
             if f0 <= k < f1 and k == f0:
                 onsets[k] = j
-    return onsets, costs
+    return onsets, costs, skipped
 
 
 def _align_segment(feats: list[np.ndarray], voiced_frames: np.ndarray, y: np.ndarray, voiced: np.ndarray,
-                   silence: np.ndarray, heading: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                   silence: np.ndarray, heading: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n_frag = len(feats)
     narr_speech = int(voiced.sum())
     ref_speech = int(voiced_frames.sum())
@@ -553,7 +559,7 @@ def _align_segment(feats: list[np.ndarray], voiced_frames: np.ndarray, y: np.nda
     del stretched
     onset_ref_arr = np.array(onset_ref)
     if len(y) < 4 or len(x) < 4:
-        return np.zeros(n_frag), np.zeros(n_frag)
+        return np.zeros(n_frag), np.zeros(n_frag), np.zeros(n_frag)
 
     from .dtw import band_around_path, diagonal_band, dtw_band   # numba: imported only when aligning
 
@@ -580,7 +586,20 @@ def _align_segment(feats: list[np.ndarray], voiced_frames: np.ndarray, y: np.nda
     sums = np.bincount(frag_of_row[valid], weights=dist[valid], minlength=n_frag)
     counts = np.bincount(frag_of_row[valid], minlength=n_frag)
     costs = sums / np.maximum(counts, 1)
-    return onsets.astype(np.float64), costs
+    return onsets.astype(np.float64), costs, _skipped(pi, pj, frag_of_row, valid, n_frag) * FINE * HOP
+
+
+def _skipped(pi: np.ndarray, pj: np.ndarray, frag_of_row: np.ndarray, valid: np.ndarray, n_frag: int) -> np.ndarray:
+    """Per fragment, the longest run (fine frames) of the path along the reference's speech while the
+    narration stands still: words in the text that the narrator did not read."""
+    di, dj = np.diff(pi), np.diff(pj)
+    run = (dj == 0) & (di > 0) & valid[1:]
+    out = np.zeros(n_frag, np.int64)
+    if run.any():
+        d = np.diff(np.concatenate([[0], run.astype(np.int8), [0]]))
+        st, en = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+        np.maximum.at(out, frag_of_row[1:][st], en - st)
+    return out
 
 
 def pauses(voiced: np.ndarray) -> list[tuple[int, int]]:
@@ -622,10 +641,12 @@ def snap(onsets: np.ndarray, voiced: np.ndarray, fixed: set[int]) -> tuple[np.nd
 
 
 def confidence(costs: np.ndarray, snapped: np.ndarray, durations: np.ndarray, expected: np.ndarray,
-               heard: np.ndarray | None = None, expected_heard: np.ndarray | None = None) -> np.ndarray:
+               heard: np.ndarray | None = None, expected_heard: np.ndarray | None = None,
+               skipped: np.ndarray | None = None) -> np.ndarray:
     """Per fragment, in [0, 1]: the DTW distance along it against the file's median, whether it begins
     at a pause, its length, and how much speech the narration has in it against what its text needs
-    (an unread heading or a skipped sentence has little; an ad-lib or a repetition has too much)."""
+    (an unread heading or a skipped sentence has little; an ad-lib or a repetition has too much), and
+    whether a run of its words went unread (``skipped``: the longest, in seconds)."""
     med = np.median(costs) if len(costs) else 0.0
     spread = np.percentile(costs, 75) - np.percentile(costs, 25) + 1e-6 if len(costs) else 1.0
     z = (costs - med) / spread
@@ -639,6 +660,8 @@ def confidence(costs: np.ndarray, snapped: np.ndarray, durations: np.ndarray, ex
         speech = np.where(expected_heard > 0, heard / np.maximum(expected_heard, 1e-6), 1.0)
         c = np.where(speech < 0.35, c * 0.4, c)
         c = np.where(speech > 2.5, c * 0.5, c)
+    if skipped is not None:
+        c = np.where(skipped >= SKIPPED_WORDS_S, c * 0.6, c)
     return np.clip(c, 0.0, 1.0)
 
 
@@ -709,7 +732,7 @@ def align(audio: Path, text: Path, labels: Path | None = None, labels_offset: fl
     ref = synthesise(fragments)
     fixed = read_labels(labels, fragments) if labels else {}
     anchors = {k: int(round((t - labels_offset) / HOP)) for k, t in fixed.items() if 0 < k}
-    onsets, costs = align_features(ref, narr, anchors)
+    onsets, costs, skipped = align_features(ref, narr, anchors)
     snapped_on, snapped = snap(onsets, voiced, set(anchors))
     for k, j in anchors.items():
         snapped_on[k] = j
@@ -726,7 +749,7 @@ def align(audio: Path, text: Path, labels: Path | None = None, labels_offset: fl
     cum = np.concatenate([[0], np.cumsum(voiced)])
     idx = np.clip(np.round(spoken / HOP).astype(int), 0, len(voiced))
     heard = (cum[idx[1:]] - cum[idx[:-1]]) * HOP
-    conf = confidence(costs, snapped, durations, expected, heard, ref.voiced_frames * ratio * HOP)
+    conf = confidence(costs, snapped, durations, expected, heard, ref.voiced_frames * ratio * HOP, skipped)
     frags = [{"id": f.id, "text": f.text, "begin": float(times[i]), "end": float(times[i + 1]),
               "confidence": round(float(conf[i]), 3)} for i, f in enumerate(fragments)]
     chaps = []

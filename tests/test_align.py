@@ -65,6 +65,40 @@ def test_noise_that_stops_midway(tmp_path, sentences) -> None:
     assert err.max() <= 0.250, f"worst boundary error {err.max() * 1000:.0f} ms at {np.argmax(err) + 1}"
 
 
+def test_coughs_skipped_and_repeated_words(tmp_path, sentences) -> None:
+    """What narrators do: three words of one sentence not read, three words of another read twice, and a
+    cough (a burst of noise at speech level) in three pauses. The boundaries stay within the goal; the
+    sentence with the unread words is marked doubtful."""
+    from scipy.signal import butter, lfilter
+
+    spoken = list(sentences)
+    long = [i for i, s in enumerate(sentences) if len(s.split()) > 14]
+    skip, rep = long[1], long[3]
+    w = spoken[skip].split()
+    spoken[skip] = " ".join(w[:4] + w[7:])
+    w = spoken[rep].split()
+    spoken[rep] = " ".join(w[:6] + w[3:])
+    n = make_narration(spoken, seed=21, voice="awb", noise_db=-60, gain_db=-10, pause_range=(0.6, 2.0))
+    audio = n.audio.copy()
+    rng = np.random.default_rng(5)
+    b, a = butter(2, [300 / (SR / 2), 3000 / (SR / 2)], btype="band")
+    for k in (5, 12, 20):
+        length = int(0.25 * SR)
+        burst = lfilter(b, a, rng.standard_normal(length)) * np.hanning(length)
+        burst = burst / np.abs(burst).max() * 0.3 * 10 ** (-10 / 20)     # 7 dB under the speech peaks
+        start = int((n.ends[k] + n.begins[k + 1]) / 2 * SR) - length // 2
+        audio[start:start + length] += burst.astype(np.float32)
+    wav = write_wav(tmp_path / "n.wav", audio)
+    txt = tmp_path / "n.txt"
+    txt.write_text("\n".join(sentences) + "\n", encoding="utf-8")
+    sync = align(wav, txt)
+    err = boundary_errors(sync.fragments, n.begins)
+    assert err.mean() <= 0.050, f"mean boundary error {err.mean() * 1000:.0f} ms"
+    assert err.max() <= 0.250, f"worst boundary error {err.max() * 1000:.0f} ms at {np.argmax(err) + 1}"
+    conf = [f["confidence"] for f in sync.fragments]
+    assert conf[skip] < 0.6 <= float(np.median(conf)), (conf[skip], float(np.median(conf)))
+
+
 def test_sync_map_contract(narration, tmp_path) -> None:
     n, wav, txt = narration
     out = tmp_path / "sync.json"
