@@ -614,13 +614,17 @@ def build_epub(book: Book, overlays: dict[str, Overlay], cover: Path | None, out
                            content=part_xhtml(book, part), media_overlay=f"smil-{part.id}" if ov else None)
         eb.add_item(doc)
         spine.append(doc)
+    # the audio goes into the package at the repack, streamed from disk and stored (ebooklib would hold
+    # it all in memory and deflate it for nothing: MP3 does not compress)
+    audio_files: dict[str, Path] = {}
     for part in book.parts:
         ov = overlays.get(part.id)
         if ov is None:
             continue
         eb.add_item(epub.EpubSMIL(uid=f"smil-{part.id}", file_name=f"smil/{part.id}.smil", content=smil(part, ov)))
         eb.add_item(epub.EpubItem(uid=f"audio-{part.id}", file_name=f"audio/{part.id}.mp3", media_type="audio/mpeg",
-                                  content=ov.audio.read_bytes()))
+                                  content=b""))
+        audio_files[f"EPUB/audio/{part.id}.mp3"] = ov.audio
     eb.spine = spine
 
     options = {"raise_exceptions": True, "mtime": modified, "epub2_guide": False, "epub3_landmark": False,
@@ -629,7 +633,7 @@ def build_epub(book: Book, overlays: dict[str, Overlay], cover: Path | None, out
         raw = Path(tmp) / "raw.epub"
         epub.write_epub(str(raw), eb, options)
         with atomic_path(output) as final:
-            repack(raw, final, book.language, modified)
+            repack(raw, final, book.language, modified, audio_files)
     return facts
 
 
@@ -650,9 +654,11 @@ def _fix_opf(data: bytes, language: str) -> bytes:
 STORED_SUFFIXES = (".mp3", ".png", ".jpg", ".jpeg")
 
 
-def repack(src: Path, dst: Path, language: str, modified: dt.datetime) -> None:
+def repack(src: Path, dst: Path, language: str, modified: dt.datetime, files: dict[str, Path] | None = None) -> None:
     """Re-pack ebooklib's zip: mimetype first and stored, then container and package, then the rest in the
-    order written; every entry with the same timestamp and attributes, so the bytes depend on content only."""
+    order written; every entry with the same timestamp and attributes, so the bytes depend on content only.
+    Entries named in ``files`` take that file's bytes, streamed (the audio)."""
+    files = files or {}
     stamp = (max(modified.year, 1980), modified.month, modified.day, modified.hour, modified.minute,
              modified.second - modified.second % 2)
     with zipfile.ZipFile(src) as zin:
@@ -662,14 +668,19 @@ def repack(src: Path, dst: Path, language: str, modified: dt.datetime) -> None:
         order = ["mimetype"] + first + [n for n in names if n not in first]
         with zipfile.ZipFile(dst, "w") as zout:
             for name in order:
-                data = b"application/epub+zip" if name == "mimetype" else zin.read(name)
-                if name == opf:
-                    data = _fix_opf(data, language)
                 info = zipfile.ZipInfo(name, date_time=stamp)
                 info.create_system = 3
                 info.external_attr = 0o644 << 16
                 stored = name == "mimetype" or name.lower().endswith(STORED_SUFFIXES)
                 info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
+                if name in files:
+                    info.file_size = files[name].stat().st_size
+                    with open(files[name], "rb") as fin, zout.open(info, "w") as fout:
+                        shutil.copyfileobj(fin, fout, 1 << 20)
+                    continue
+                data = b"application/epub+zip" if name == "mimetype" else zin.read(name)
+                if name == opf:
+                    data = _fix_opf(data, language)
                 zout.writestr(info, data, compresslevel=None if stored else 9)
 
 
