@@ -149,10 +149,16 @@ site: build/sources.ok $(SITE_OUT)
 build/report/axe.json: $(WEB_OUT) pipeline/checks.py pipeline/cdp.py | $(NODE_OK) build/report
 	$(PIPELINE) check-web $(SITE) -o $@
 
-build/report/checked: $(SITE_OUT) $(NARRATED:%=build/loudness/%.json) build/report/axe.json $(CHECK_CODE) \
-		| $(NODE_OK) build/report
+# EPUBCheck as soon as the EPUB exists (beside axe); the gate takes its findings when they are for the
+# same EPUB (by SHA-256).
+build/report/epubcheck.json: $(SITE)/$(BOOK_ID).epub pipeline/epub.py | build/report
+	$(PIPELINE) check-epub $< --result $@ --report build/report/epub
+
+build/report/checked: $(SITE_OUT) $(NARRATED:%=build/loudness/%.json) build/report/axe.json \
+		build/report/epubcheck.json $(CHECK_CODE) | $(NODE_OK) build/report
 	$(PIPELINE) check $(SITE) --texts texts --build build --report build/report -o $@ \
-		--web-result build/report/axe.json $(if $(wildcard output/podcast.xml),--previous output/podcast.xml)
+		--web-result build/report/axe.json --epubcheck-result build/report/epubcheck.json \
+		$(if $(wildcard output/podcast.xml),--previous output/podcast.xml)
 
 # Swap the checked site into output/ in one step.
 build/published: build/report/checked

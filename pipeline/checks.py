@@ -187,9 +187,10 @@ def _safe(name: str, job) -> dict:
         return _result(name, False, "could not run", [f"{type(e).__name__}: {e}"], 0)
 
 
-def check_epub_lane(epub: Path, report_dir: Path, before_ace=None) -> dict:
-    """EPUBCheck, our overlay checks, then DAISY Ace (held back by ``before_ace``)."""
-    from .epub import check_epub, check_summary
+def check_epub_lane(epub: Path, report_dir: Path, before_ace=None, epubcheck_result: Path | None = None) -> dict:
+    """EPUBCheck (or its findings from `check-epub --result`, when they are for this very EPUB), our
+    overlay checks, then DAISY Ace (held back by ``before_ace``)."""
+    from .epub import check_epub, check_summary, file_sha256
 
     t = time.perf_counter()
     name = "EPUBCheck + Ace + overlays"
@@ -202,14 +203,26 @@ def check_epub_lane(epub: Path, report_dir: Path, before_ace=None) -> dict:
         before_ace()
         held[0] = time.perf_counter() - g
 
-    r = check_epub(epub, report_dir, sequential=True, before_ace=gate if before_ace else None)
-    # its own time, without the time Ace was held back
-    return _result(name, not r.problems, check_summary(epub) if not r.problems else
-                   f"{len(r.problems)} problem(s)", r.problems, time.perf_counter() - t - held[0])
+    earlier = None
+    if epubcheck_result is not None:
+        try:
+            data = json.loads(Path(epubcheck_result).read_text(encoding="utf-8"))
+            if data.get("epub_sha256") == file_sha256(epub) and isinstance(data.get("epubcheck"), list):
+                earlier = data
+        except (OSError, ValueError, AttributeError):
+            pass
+    r = check_epub(epub, report_dir, run_epubcheck=earlier is None, sequential=True,
+                   before_ace=gate if before_ace else None)
+    problems = (earlier["epubcheck"] if earlier else []) + r.problems
+    seconds = time.perf_counter() - t - held[0] + (earlier["seconds"] if earlier else 0.0)
+    # its own time (with EPUBCheck's when that ran before), without the time Ace was held back
+    return _result(name, not problems, check_summary(epub) if not problems else f"{len(problems)} problem(s)",
+                   problems, seconds)
 
 
 def run_checks(site: Path, texts: Path, book, previous: Path | None, report_dir: Path,
-               measured: Path | None = None, web_result: Path | None = None) -> list[dict]:
+               measured: Path | None = None, web_result: Path | None = None,
+               epubcheck_result: Path | None = None) -> list[dict]:
     """Every check; axe's result is read from ``web_result`` when the `check-web` stage has run."""
     epub = site / f"{book.id}.epub"
     feed_args = ["check-feed", str(site), "--texts", str(texts)]
@@ -224,7 +237,8 @@ def run_checks(site: Path, texts: Path, book, previous: Path | None, report_dir:
 
     def heavy_lane() -> list[dict]:
         gate = (lambda: web.append(_safe("axe", lambda: check_web(site)))) if not web else None
-        epub_result = _safe("EPUBCheck + Ace + overlays", lambda: check_epub_lane(epub, report_dir / "epub", gate))
+        epub_result = _safe("EPUBCheck + Ace + overlays",
+                            lambda: check_epub_lane(epub, report_dir / "epub", gate, epubcheck_result))
         if not web:     # the EPUB could not be checked at all: axe still runs
             web.append(_safe("axe", lambda: check_web(site)))
         return [epub_result, *web]
@@ -277,7 +291,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     with cf.ThreadPoolExecutor(max_workers=1) as pool:
         parts_future = pool.submit(collect_parts, book, args.site, args.build)
         results = run_checks(args.site, args.texts, book, args.previous, args.report, args.build / "loudness",
-                             args.web_result)
+                             args.web_result, args.epubcheck_result)
         parts = parts_future.result()
     args.report.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.report / "checks.json", json.dumps(results, indent=1, sort_keys=True) + "\n")
@@ -362,6 +376,8 @@ def register(add) -> None:
         p.add_argument("-o", "--output", type=Path, default=None, help="a stamp written when every check passes")
         p.add_argument("--web-result", type=Path, default=None,
                        help="axe's result from `check-web` (else axe runs here)")
+        p.add_argument("--epubcheck-result", type=Path, default=None,
+                       help="EPUBCheck's findings from `check-epub --result` (used when they are for this EPUB)")
 
     def setup_check_web(p: argparse.ArgumentParser) -> None:
         p.add_argument("site", type=Path, help="the built site (build/site)")

@@ -505,3 +505,32 @@ def test_clock_values():
 def test_audio_lengths_cover_the_sync_maps(book):
     for p in book.narrated_parts:  # the clamp tolerance is for MP3 padding, not for a stale timeline
         assert read_syncmap(SYNC / f"{p.id}.json").fragments[-1]["end"] <= mp3_duration(AUDIO / f"{p.id}.mp3") + 0.25
+
+
+@needs_build
+@needs_validators
+def test_epubcheck_result_is_kept_for_the_gate_and_tied_to_its_epub(built, tmp_path):
+    """`check-epub --result` runs EPUBCheck alone and keeps its findings (the release runs it beside axe);
+    the gate uses them only for the EPUB they were made for, and runs EPUBCheck itself otherwise."""
+    import json
+    import subprocess
+    import sys
+
+    from pipeline.checks import check_epub_lane
+
+    result = tmp_path / "epubcheck.json"
+    r = subprocess.run([sys.executable, "-m", "pipeline", "check-epub", str(built), "--result", str(result)],
+                       capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    data = json.loads(result.read_text(encoding="utf-8"))
+    assert data["epubcheck"] == [] and len(data["epub_sha256"]) == 64
+    # findings recorded for this EPUB fail the gate without EPUBCheck running again
+    data["epubcheck"] = ["EPUBCheck ERROR RSC-005 EPUB/nav.xhtml:3 planted"]
+    result.write_text(json.dumps(data), encoding="utf-8")
+    lane = check_epub_lane(built, tmp_path / "report", epubcheck_result=result)
+    assert not lane["ok"] and lane["problems"] == ["EPUBCheck ERROR RSC-005 EPUB/nav.xhtml:3 planted"]
+    # ...but not for another EPUB: there EPUBCheck runs (and finds the real file clean)
+    data["epub_sha256"] = "0" * 64
+    result.write_text(json.dumps(data), encoding="utf-8")
+    lane = check_epub_lane(built, tmp_path / "report", epubcheck_result=result)
+    assert lane["ok"], lane["problems"]
