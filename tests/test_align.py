@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from narration import SR, boundary_errors, flite_available, make_narration, write_wav
+from narration import SR, boundary_errors, flite_available, make_narration, make_varied_narration, write_wav
 from pipeline.align import align, speakable
 from pipeline.sources import load_part
 from pipeline.syncmap import read_syncmap, to_json_chapters, to_webvtt
@@ -97,6 +97,21 @@ def test_coughs_skipped_and_repeated_words(tmp_path, sentences) -> None:
     assert err.max() <= 0.250, f"worst boundary error {err.max() * 1000:.0f} ms at {np.argmax(err) + 1}"
     conf = [f["confidence"] for f in sync.fragments]
     assert conf[skip] < 0.6 <= float(np.median(conf)), (conf[skip], float(np.median(conf)))
+
+
+@pytest.mark.parametrize("part, voice, seed", [("03-switchback", "awb", 1), ("06-maia", "rms", 2),
+                                               ("09-nhs-palliative-care", "slt", 3)])
+def test_varied_reading(tmp_path, part, voice, seed) -> None:
+    """A reading closer to a person's: the rate changing from sentence to sentence, pauses inside long
+    sentences, levels varying and breaths in the pauses (40 sentences each)."""
+    sents = [s.text for s in load_part(ROOT / "texts" / f"{part}.md").sentences()][:40]
+    n = make_varied_narration(sents, seed=seed, voice=voice)
+    wav = write_wav(tmp_path / "n.wav", n.audio)
+    txt = tmp_path / "n.txt"
+    txt.write_text("\n".join(sents) + "\n", encoding="utf-8")
+    err = boundary_errors(align(wav, txt).fragments, n.begins)
+    assert err.mean() <= 0.050, f"mean boundary error {err.mean() * 1000:.0f} ms"
+    assert err.max() <= 0.250, f"worst boundary error {err.max() * 1000:.0f} ms at {np.argmax(err) + 1}"
 
 
 def test_sync_map_contract(narration, tmp_path) -> None:
