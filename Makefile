@@ -85,9 +85,11 @@ build/master/%.flac build/encoded/%.mp3 build/epub-audio/%.mp3 build/audio/%.jso
 	$(PIPELINE) master $(REC_$*) --texts texts -o build/master/$*.flac --mp3 build/encoded/$*.mp3 \
 		--epub-audio build/epub-audio/$*.mp3 --report build/audio/$*.json --loudness build/loudness/$*.json
 
-# The timeline: every sentence and heading of the part, timed in the master.
-build/sync/%.json: build/master/%.flac $$(TEXT_$$*) $$(LABELS_$$*) build/audio/%.json $(ALIGN_CODE)
-	$(PIPELINE) align build/master/$*.flac $(TEXT_$*) -o $@ \
+# The timeline: every sentence and heading of the part, timed in the master; and, from the same decode,
+# the waveform's envelope for the report's picture.
+build/sync/%.json build/waveform/%.npy: build/master/%.flac $$(TEXT_$$*) $$(LABELS_$$*) build/audio/%.json \
+		$(ALIGN_CODE)
+	$(PIPELINE) align build/master/$*.flac $(TEXT_$*) -o build/sync/$*.json --waveform build/waveform/$*.npy \
 		$(if $(LABELS_$*),--labels $(LABELS_$*) --audio-report build/audio/$*.json)
 
 build/cover.png: texts/book.toml $(wildcard texts/*.png texts/*.jpg) pipeline/cover.py $(MODEL_CODE) | build
@@ -154,7 +156,8 @@ build/report/axe.json: $(WEB_OUT) pipeline/checks.py pipeline/cdp.py | $(NODE_OK
 build/report/epubcheck.json: $(SITE)/$(BOOK_ID).epub pipeline/epub.py | build/report
 	$(PIPELINE) check-epub $< --result $@ --report build/report/epub
 
-build/report/checked: $(SITE_OUT) $(NARRATED:%=build/loudness/%.json) build/report/axe.json \
+build/report/checked: $(SITE_OUT) $(NARRATED:%=build/loudness/%.json) $(NARRATED:%=build/waveform/%.npy) \
+		build/report/axe.json \
 		build/report/epubcheck.json $(CHECK_CODE) | $(NODE_OK) build/report
 	$(PIPELINE) check $(SITE) --texts texts --build build --report build/report -o $@ \
 		--web-result build/report/axe.json --epubcheck-result build/report/epubcheck.json \

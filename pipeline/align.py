@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from .ffmpeg import BASE_ARGS, ffmpeg_exe, probe
+from .fsutil import atomic_path
 from .problems import InputError, Problem, display_path
 from .syncmap import SyncMap, write_syncmap
 
@@ -283,6 +284,7 @@ class Narration:
     speech_power: np.ndarray    # mean mel power of the speech frames, per band
     noise_power: np.ndarray     # median mel power of the pauses, per band
     duration: float
+    envelope: np.ndarray | None = None   # (frames, 2) int16: min and max sample per 10 ms, for pictures
 
 
 def narration_features(audio: Path, chunk_s: float = 60.0) -> Narration:
@@ -295,8 +297,9 @@ def narration_features(audio: Path, chunk_s: float = 60.0) -> Narration:
     cmd = [ffmpeg_exe(), *BASE_ARGS, "-v", "error", "-i", str(audio), "-map", "0:a:0", "-ac", "1",
            "-ar", str(SR), "-f", "s16le", "-"]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    mels, energy = [], []
+    mels, energy, env = [], [], []
     carry = np.zeros(0, np.float32)
+    env_carry = np.zeros(0, np.int16)
     total = 0
     step = int(chunk_s * SR)
     assert proc.stdout is not None
@@ -304,7 +307,15 @@ def narration_features(audio: Path, chunk_s: float = 60.0) -> Narration:
         raw = proc.stdout.read(step * 2)
         if not raw:
             break
-        x = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
+        pcm = np.frombuffer(raw, dtype="<i2")
+        # the waveform's envelope (min and max per 10 ms) comes for free here, for the report's pictures
+        e = np.concatenate([env_carry, pcm])
+        whole = len(e) // mf.hop * mf.hop
+        if whole:
+            blocks = e[:whole].reshape(-1, mf.hop)
+            env.append(np.stack([blocks.min(axis=1), blocks.max(axis=1)], axis=1))
+        env_carry = e[whole:]
+        x = pcm.astype(np.float32) / 32768.0
         total += len(x)
         buf = np.concatenate([carry, x])
         n = 1 + (len(buf) - mf.win) // mf.hop if len(buf) >= mf.win else 0
@@ -338,8 +349,10 @@ def narration_features(audio: Path, chunk_s: float = 60.0) -> Narration:
     mels.clear()
     speech_power = speech_sum / max(1, int(voiced.sum()))
     noise_power = np.median(np.array(noise_parts), axis=0) if noise_parts else np.zeros_like(speech_power)
+    if len(env_carry):
+        env.append(np.array([[env_carry.min(), env_carry.max()]], np.int16))
     return Narration(ceps=ceps, voiced=voiced, speech_power=speech_power, noise_power=noise_power,
-                     duration=total / SR)
+                     duration=total / SR, envelope=np.concatenate(env).astype(np.int16) if env else None)
 
 
 def voiced_mask(energy: np.ndarray, window_s: float = 60.0, step_s: float = 1.0) -> tuple[np.ndarray, float]:
@@ -724,10 +737,17 @@ def read_labels(path: Path, fragments: list[Fragment]) -> dict[int, float]:
 # ---------------------------------------------------------------------------- the stage
 
 
-def align(audio: Path, text: Path, labels: Path | None = None, labels_offset: float = 0.0) -> SyncMap:
+def align(audio: Path, text: Path, labels: Path | None = None, labels_offset: float = 0.0,
+          waveform: Path | None = None) -> SyncMap:
+    """The sync map of ``audio`` against ``text``; with ``waveform``, also the audio's envelope (min and
+    max sample per 10 ms, int16, as .npy) for the release report's picture, read from the same decode."""
     probe(audio)
     fragments, chapters, part_id = read_fragments(text)
     narr = narration_features(audio)
+    if waveform is not None:
+        with atomic_path(waveform, suffix=".npy") as tmp:
+            with open(tmp, "wb") as f:
+                np.save(f, narr.envelope if narr.envelope is not None else np.zeros((0, 2), np.int16))
     voiced, duration = narr.voiced, narr.duration
     ref = synthesise(fragments)
     fixed = read_labels(labels, fragments) if labels else {}
@@ -766,7 +786,7 @@ def cmd_align(args: argparse.Namespace) -> int:
         import json
 
         offset = float(json.loads(args.audio_report.read_text(encoding="utf-8"))["plan"]["trim_start"])
-    sync = align(args.audio, args.text, args.labels, labels_offset=offset)
+    sync = align(args.audio, args.text, args.labels, labels_offset=offset, waveform=args.waveform)
     write_syncmap(args.output, sync)
     low = sorted(sync.fragments, key=lambda f: f["confidence"])[:1]
     if args.verbose:
@@ -785,6 +805,8 @@ def register(add) -> None:
         p.add_argument("--audio-report", type=Path, default=None,
                        help="the master stage's report: take the labels offset from its trim")
         p.add_argument("-o", "--output", type=Path, required=True, help="the sync map JSON")
+        p.add_argument("--waveform", type=Path, default=None,
+                       help="also write the audio's envelope (min/max per 10 ms, .npy) for the report's timeline")
 
     add("align", "align a narration to its sentences and headings: write the sync map", setup, cmd_align)
 

@@ -106,12 +106,35 @@ def _font(size: int):
         return ImageFont.load_default()
 
 
+ENVELOPE_HOP = 0.010     # seconds per row of the aligner's envelope (align --waveform)
+
+
+def envelope_columns(envelope: Path, duration: float, total: int) -> tuple[np.ndarray, np.ndarray]:
+    """Min and max sample (-1..1) per pixel column from the aligner's envelope (.npy, int16 min/max per
+    10 ms): no second decode of the master."""
+    try:
+        env = np.load(envelope, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise InputError(Problem(display_path(envelope), 0, "E-REPORT-002", f"not a waveform envelope: {e}")) from None
+    if env.ndim != 2 or env.shape[1] != 2 or not len(env):
+        raise InputError(Problem(display_path(envelope), 0, "E-REPORT-002", "not a waveform envelope (frames x 2)"))
+    # each column takes the envelope rows that begin inside it, or the one row it lies in when columns
+    # are narrower than 10 ms (reduceat gives that row when the next start is not beyond it)
+    first = np.minimum((np.arange(total) * (duration / total) / ENVELOPE_HOP).astype(np.int64), len(env) - 1)
+    lo = (np.minimum.reduceat(env[:, 0], first) / 32768.0).astype(np.float32)
+    hi = (np.maximum.reduceat(env[:, 1], first) / 32768.0).astype(np.float32)
+    return lo, hi
+
+
 def waveform(master: Path, duration: float, columns_per_row: int, rows: int,
              rate: int = WAVE_RATE) -> tuple[np.ndarray, np.ndarray]:
     """Min and max sample (-1..1) per pixel column, ``rows * columns_per_row`` columns laid end to end
-    over ``duration`` seconds. The master is decoded mono at ``rate`` Hz and read through a pipe in
-    chunks, so memory does not grow with the length of the recording."""
+    over ``duration`` seconds. From the aligner's envelope when ``master`` is one (.npy); otherwise the
+    master is decoded mono at ``rate`` Hz and read through a pipe in chunks, so memory does not grow
+    with the length of the recording."""
     total = rows * columns_per_row
+    if Path(master).suffix == ".npy":
+        return envelope_columns(Path(master), duration, total)
     seconds_per_column = duration / total
     lo = np.full(total, np.inf, dtype=np.float32)
     hi = np.full(total, -np.inf, dtype=np.float32)
@@ -326,7 +349,9 @@ def collect_parts(book, site: Path, build: Path, timelines: Path | None = None, 
             sync = read_syncmap(sync_path)
             png = timelines / f"{p.id}.png"
             if not _fresh(png, sync_path, master):
-                timeline_png(master, sync, png)
+                # the aligner's envelope of this master when it has one, else the master itself
+                env = build / "waveform" / f"{p.id}.npy"
+                timeline_png(env if _fresh(env, master) else master, sync, png)
                 say(f"timeline {i}/{len(parts)}: {p.id}")
             facts = _audio_facts(build / "audio" / f"{p.id}.json")
             frags = sync.fragments
@@ -644,7 +669,8 @@ def cmd_timeline(args: argparse.Namespace) -> int:
 
 def register(add) -> None:
     def setup_timeline(p: argparse.ArgumentParser) -> None:
-        p.add_argument("master", type=Path, help="the part's master FLAC (build/master/ID.flac)")
+        p.add_argument("master", type=Path,
+                       help="the part's master FLAC (build/master/ID.flac), or its envelope from align --waveform (.npy)")
         p.add_argument("sync", type=Path, help="the part's sync map (build/sync/ID.json)")
         p.add_argument("-o", "--output", type=Path, required=True, help="the picture (build/report/timelines/ID.png)")
 

@@ -14,6 +14,7 @@ import subprocess
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -112,6 +113,32 @@ def test_timeline_png_size_chapters_and_weak_alignment(tmp_path: Path) -> None:
     # deterministic bytes
     again = report.timeline_png(master, make_sync(), tmp_path / "t2.png")
     assert again.read_bytes() == out.read_bytes()
+
+
+def test_timeline_from_the_aligners_envelope(tmp_path: Path) -> None:
+    """The aligner leaves the master's envelope (min/max per 10 ms) from its own decode; the picture drawn
+    from it matches the one drawn by decoding the master again, column by column."""
+    from pipeline.align import align
+
+    master = make_master(tmp_path / "tiny.flac")
+    txt = tmp_path / "tiny.txt"
+    txt.write_text("\n".join(t for *_, t in FRAGMENTS) + "\n", encoding="utf-8")
+    env = tmp_path / "waveform" / "tiny.npy"
+    align(master, txt, waveform=env)
+    data = np.load(env)
+    assert data.dtype == np.int16 and data.shape[1] == 2 and abs(len(data) - DURATION * 100) <= 2
+    a = Image.open(report.timeline_png(env, make_sync(), tmp_path / "from-envelope.png")).convert("RGB")
+    b = Image.open(report.timeline_png(master, make_sync(), tmp_path / "from-master.png")).convert("RGB")
+    assert a.size == b.size
+
+    def extent(img, x):
+        ys = [y for y in range(img.size[1]) if img.getpixel((x, y)) == report.WAVE]
+        return (max(ys) - min(ys)) if ys else 0
+
+    # inside the tone's bursts (on for 0.35 s of every 0.5 s) and inside its gaps, away from the edges
+    for t in (0.7, 1.2, 2.7, 4.7, 5.2, 0.95, 2.45, 4.45):
+        assert abs(extent(a, pixel_x(t)) - extent(b, pixel_x(t))) <= 4, t
+    assert extent(a, pixel_x(1.2)) > 10 * max(1, extent(a, pixel_x(0.95)))
 
 
 def test_timeline_long_part_has_one_row_per_five_minutes(tmp_path: Path) -> None:
