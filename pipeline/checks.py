@@ -164,12 +164,12 @@ def check_web(site: Path) -> dict:
         # the narration is not what axe checks: the players get no media, so no MP3 is buffered
         browser.page("Network.setBlockedURLs", urls=[f"*.{ext}" for ext in MEDIA_EXTENSIONS])
         for rel in pages:
-            browser.page("Emulation.setEmulatedMedia", features=[{"name": "prefers-color-scheme", "value": "light"}])
             try:
-                browser.goto(base + rel)
                 for scheme in ("light", "dark"):
                     browser.page("Emulation.setEmulatedMedia",
                                  features=[{"name": "prefers-color-scheme", "value": scheme}])
+                    if scheme == "light":
+                        browser.goto(base + rel)     # loaded in the light scheme, then switched
                     for v in browser.evaluate(run):
                         problems.append(f"{rel} ({scheme}): {v['id']} ({v['impact']}) on {v['nodes']} "
                                         f"element(s): {v['help']}")
