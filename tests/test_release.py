@@ -159,6 +159,24 @@ def test_editing_one_text_rebuilds_only_that_part(released) -> None:
     assert r.returncode == 0, r.stderr[-2000:]
 
 
+def test_replacing_one_recording_rebuilds_only_that_part(released) -> None:
+    proj, _ = released
+    rec = proj / "recordings" / "beta.ogg"
+    louder = proj / "beta-louder.ogg"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(rec), "-af", "volume=4dB", str(louder)], check=True)
+    louder.replace(rec)
+    r = make(proj, "site")
+    assert r.returncode == 0, r.stderr[-2000:]
+    commands = [ln for ln in r.stdout.splitlines() if "-m pipeline" in ln]
+    assert any(" master recordings/beta.ogg" in c for c in commands), commands
+    assert any("align build/master/beta.flac" in c for c in commands)
+    assert not any("alpha" in c and (" master " in c or "align" in c or " tag " in c) for c in commands), commands
+    assert any(" epub " in c for c in commands) and any(" feed " in c for c in commands)
+    assert any(" web " in c for c in commands)
+    r = make(proj, "release")
+    assert r.returncode == 0, r.stderr[-2000:]
+
+
 def test_corrupt_recording_fails_and_leaves_output_untouched(released) -> None:
     proj, _ = released
     before = tree_hashes(proj / "output")
