@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .fsutil import atomic_write_text
 from .problems import InputError, Problem, display_path
+
+
+DEVIATION_KINDS = ("skip", "retake", "extra", "misread")
 
 
 @dataclass(frozen=True)
@@ -22,12 +25,42 @@ class SyncMap:
     duration: float
     fragments: list[dict]
     chapters: list[dict]
+    # where the narration departs from the text: {"kind": skip|retake|extra|misread, "begin", "end",
+    # "fragment", "text", "confidence"}, in time order (empty for an exact reading)
+    deviations: list[dict] = field(default_factory=list)
 
     def to_json(self) -> str:
         data = {"part": self.part, "audio": self.audio, "duration": round(self.duration, 3),
                 "fragments": [_rounded(f) for f in self.fragments],
-                "chapters": [_rounded(c) for c in self.chapters]}
+                "chapters": [_rounded(c) for c in self.chapters],
+                "deviations": [_rounded(d) for d in self.deviations]}
         return json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
+
+
+def audible_clips(sync: SyncMap) -> list[tuple[float, float] | None]:
+    """Per fragment, the stretch of audio that really is its narration, for every edition's read-along:
+    None for a skipped fragment (nothing to play, no cue, no highlight); otherwise its span without the
+    unscripted speech or false start (``extra``/``retake`` deviations) that the contiguous fragment
+    list folds into it: speech after the fragment's own cuts its clip short, speech at its very start
+    (only before the first sentence) moves its clip's start past it."""
+    clips: list[tuple[float, float] | None] = []
+    spans = sorted((float(d["begin"]), float(d["end"])) for d in sync.deviations
+                   if d.get("kind") in ("extra", "retake") and float(d["end"]) > float(d["begin"]))
+    skipped = {d["fragment"] for d in sync.deviations if d.get("kind") == "skip"}
+    for f in sync.fragments:
+        b, e = float(f["begin"]), float(f["end"])
+        if e <= b or f["id"] in skipped:
+            clips.append(None)
+            continue
+        for sb, se in spans:
+            if se <= b or sb >= e:
+                continue
+            if sb <= b + 0.05:
+                b = max(b, min(se, e))
+            else:
+                e = min(e, sb)
+        clips.append((b, e) if e > b else None)
+    return clips
 
 
 def _rounded(d: dict) -> dict:
@@ -63,8 +96,17 @@ def read_syncmap(path: Path) -> SyncMap:
         prev_end = f["end"]
     if problems:
         raise InputError(problems)
+    deviations = data.get("deviations", [])
+    ids = {f["id"] for f in data["fragments"]}
+    for i, d in enumerate(deviations):
+        if not isinstance(d, dict) or d.get("kind") not in DEVIATION_KINDS or d.get("fragment") not in ids \
+                or not all(isinstance(d.get(k), (int, float)) for k in ("begin", "end")):
+            problems.append(Problem(shown, 0, "E-SYNC-005", f"deviation {i} is not a known kind naming a fragment "
+                                                            "of this map with a begin and an end"))
+    if problems:
+        raise InputError(problems)
     return SyncMap(part=data["part"], audio=data.get("audio", ""), duration=float(data["duration"]),
-                   fragments=data["fragments"], chapters=data.get("chapters", []))
+                   fragments=data["fragments"], chapters=data.get("chapters", []), deviations=deviations)
 
 
 def mismatch(sync: SyncMap, sentence_ids: list[str]) -> str | None:
@@ -102,13 +144,14 @@ def _vtt_escape(text: str) -> str:
 
 
 def to_webvtt(sync: SyncMap, title: str = "") -> str:
-    """One cue per fragment, identified by its sentence id (so players and the web page can link them)."""
+    """One cue per fragment that was read, identified by its sentence id (so players and the web page can
+    link them), over its audible clip: no cue for a skipped sentence, none over unscripted speech."""
     out = ["WEBVTT" + (f" - {_vtt_escape(title)}" if title else ""), ""]
-    for f in sync.fragments:
+    for f, clip in zip(sync.fragments, audible_clips(sync)):
         text = _vtt_escape(f["text"])
-        if not text or f["end"] <= f["begin"]:
+        if not text or clip is None:
             continue
-        out += [f["id"], f"{timestamp(f['begin'])} --> {timestamp(f['end'])}", text, ""]
+        out += [f["id"], f"{timestamp(clip[0])} --> {timestamp(clip[1])}", text, ""]
     return "\n".join(out)
 
 
