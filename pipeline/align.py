@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .deviations import Deviation, classify_held, held_stretches, skipped_fragments
 from .ffmpeg import BASE_ARGS, ffmpeg_exe, probe
 from .fsutil import atomic_path
 from .problems import InputError, Problem, display_path
@@ -492,8 +493,7 @@ def _decimate(x: np.ndarray, factor: int) -> np.ndarray:
     return head.astype(np.float32)
 
 
-def align_features(ref: Reference, narr: Narration,
-                   anchors: dict[int, int] | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def align_features(ref: Reference, narr: Narration, anchors: dict[int, int] | None = None) -> "Alignment":
     """Onset frame (10 ms) in the narration of every fragment, the mean DTW distance per fragment, and
     the longest stretch of each fragment's text (seconds) that the narration skipped."""
     n_frag = len(ref.feats)
@@ -524,26 +524,76 @@ def align_features(ref: Reference, narr: Narration,
 
     anchors = dict(sorted((anchors or {}).items()))
     bounds = [(0, 0)] + list(anchors.items()) + [(n_frag, len(y))]
-    onsets = np.zeros(n_frag, dtype=np.float64)
-    costs = np.zeros(n_frag, dtype=np.float64)
-    skipped = np.zeros(n_frag, dtype=np.float64)
+    out = Alignment(onsets=np.zeros(n_frag), costs=np.zeros(n_frag), skipped=np.zeros(n_frag),
+                    jumped=np.zeros(n_frag, bool), held=[], frag_cost=[np.zeros(0, np.float32)] * n_frag)
     for (f0, j0), (f1, j1) in zip(bounds[:-1], bounds[1:]):
         if f1 <= f0:
             continue
         heading = ref.heading[f0:f1] if ref.heading is not None else np.zeros(f1 - f0, bool)
-        seg_on, seg_cost, seg_skip = _align_segment(feats[f0:f1], ref.voiced_frames[f0:f1], y[j0:j1],
-                                                    nvoiced[j0:j1], silence, heading)
-        onsets[f0:f1] = seg_on + j0
-        costs[f0:f1] = seg_cost
-        skipped[f0:f1] = seg_skip
-        for k, j in anchors.items():
-            if f0 <= k < f1 and k == f0:
-                onsets[k] = j
-    return onsets, costs, skipped
+        seg = _align_segment(feats[f0:f1], ref.voiced_frames[f0:f1], y[j0:j1], nvoiced[j0:j1], silence, heading)
+        out.onsets[f0:f1] = seg.onsets + j0
+        out.costs[f0:f1] = seg.costs
+        out.skipped[f0:f1] = seg.skipped
+        out.jumped[f0:f1] = seg.jumped
+        out.frag_cost[f0:f1] = seg.frag_cost
+        out.held += [(k + f0, a + j0, b + j0) for k, a, b in seg.held]
+        out.ratio, out.garbage = seg.ratio, seg.garbage
+        if f0 in anchors:
+            out.onsets[f0] = anchors[f0]
+    out.ref_feats = feats
+    return out
+
+
+@dataclass
+class Alignment:
+    """What the DTW found, per fragment and per pause of the reference (frames of 10 ms)."""
+    onsets: np.ndarray          # onset frame of each fragment in the narration
+    costs: np.ndarray           # mean local distance along each fragment's speech
+    skipped: np.ndarray         # longest run of each fragment's text the narration skipped (s)
+    jumped: np.ndarray          # fragments the path jumped over (not read at all)
+    held: list[tuple[int, int, int]]   # (k, first, end): narration speech held at the pause before fragment k
+    frag_cost: list[np.ndarray]  # per fragment, the local distance along its speech, per fine frame
+    ref_feats: list[np.ndarray] | None = None   # per fragment, the reference's normalised features
+    ratio: float = 1.0           # the narrator's rate against the reference's
+    garbage: float = float("inf")   # the price of a held frame at the fine level
+
+
+# Deviation-tolerant DTW. A narration frame held at a pause of the reference costs at most GARBAGE (in
+# units of the normalised MFCC distance; matched speech costs about 3, mismatched speech about 5), and
+# jumping over whole fragments costs SKIP_PENALTY_S seconds' worth of GARBAGE.
+GARBAGE = 4.6
+SKIP_PENALTY_S = 0.5
+MIN_REF_PAUSE = 2 * COARSE   # every pause of the reference has a whole row at the coarse level
+
+
+GARBAGE_QUANTILE = 0.35
+SKIP_ROW = 0.5
+
+
+def _garbage(x: np.ndarray, y: np.ndarray, labels: np.ndarray, voiced: np.ndarray, n: int = 20000) -> float:
+    """The price of a narration frame held at a pause: a low quantile of the distances between random
+    pairs of speech frames of the two signals (matched speech costs less than that on average, speech
+    forced onto the wrong words more), measured at this level of detail."""
+    xs = np.flatnonzero(labels < 0)
+    ys = np.flatnonzero(voiced[: len(y)])
+    if len(xs) < 10 or len(ys) < 10:
+        return float("inf")
+    rng = np.random.default_rng(0)
+    a, b = rng.choice(xs, n), rng.choice(ys, n)
+    d = np.sqrt(((x[a] - y[b]) ** 2).sum(axis=1))
+    return float(np.quantile(d, GARBAGE_QUANTILE))
+
+
+def _rows(labels: np.ndarray, factor: int) -> np.ndarray:
+    """Labels of decimated rows: a row is pause p when all its frames are."""
+    n = -(-len(labels) // factor)
+    padded = np.concatenate([labels, np.full(n * factor - len(labels), -1)]).reshape(n, factor)
+    same = (padded == padded[:, :1]).all(axis=1)
+    return np.where(same, padded[:, 0], -1)
 
 
 def _align_segment(feats: list[np.ndarray], voiced_frames: np.ndarray, y: np.ndarray, voiced: np.ndarray,
-                   silence: np.ndarray, heading: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                   silence: np.ndarray, heading: np.ndarray) -> Alignment:
     n_frag = len(feats)
     narr_speech = int(voiced.sum())
     ref_speech = int(voiced_frames.sum())
@@ -557,10 +607,12 @@ def _align_segment(feats: list[np.ndarray], voiced_frames: np.ndarray, y: np.nda
     weight[:-1][heading] = HEADING_PAUSE_WEIGHT
     weight[1:][heading] = HEADING_PAUSE_WEIGHT
     silence_total = max(len(y) - speech_total, n_frag + 1)
-    pauses_len = np.maximum(1, np.round(weight / weight.sum() * silence_total)).astype(int)
+    pauses_len = np.maximum(MIN_REF_PAUSE, np.round(weight / weight.sum() * silence_total)).astype(int)
     x = np.empty((speech_total + int(pauses_len.sum()), y.shape[1]), np.float32)
+    labels = np.full(len(x), -1, np.int64)
     onset_ref = []
     x[: pauses_len[0]] = silence
+    labels[: pauses_len[0]] = 0
     pos = int(pauses_len[0])
     speech_len = [len(c) for c in stretched]
     for k, c in enumerate(stretched):
@@ -568,11 +620,14 @@ def _align_segment(feats: list[np.ndarray], voiced_frames: np.ndarray, y: np.nda
         x[pos:pos + len(c)] = c
         pos += len(c)
         x[pos:pos + pauses_len[k + 1]] = silence
+        labels[pos:pos + pauses_len[k + 1]] = k + 1
         pos += int(pauses_len[k + 1])
     del stretched
     onset_ref_arr = np.array(onset_ref)
+    empty = Alignment(onsets=np.zeros(n_frag), costs=np.zeros(n_frag), skipped=np.zeros(n_frag),
+                      jumped=np.zeros(n_frag, bool), held=[], frag_cost=[np.zeros(0, np.float32)] * n_frag)
     if len(y) < 4 or len(x) < 4:
-        return np.zeros(n_frag), np.zeros(n_frag), np.zeros(n_frag)
+        return empty
 
     from .dtw import band_around_path, diagonal_band, dtw_band   # numba: imported only when aligning
 
@@ -580,17 +635,27 @@ def _align_segment(feats: list[np.ndarray], voiced_frames: np.ndarray, y: np.nda
     xc, yc = _decimate(x, COARSE), _decimate(y, COARSE)
     half = int(COARSE_BAND_S / (HOP * COARSE))
     lo, hi = diagonal_band(len(xc), len(yc), half)
-    ci, cj, _ = dtw_band(xc, yc, lo, hi)
+    coarse_labels = _rows(labels, COARSE)
+    g = _garbage(xc, yc, coarse_labels, _decimate(voiced[:, None].astype(np.float32), COARSE)[:, 0] > 0.5)
+    ci, cj, _ = dtw_band(xc, yc, lo, hi, coarse_labels, g, g * SKIP_PENALTY_S / (HOP * COARSE), g * SKIP_ROW)
     xf, yf = _decimate(x, FINE), _decimate(y, FINE)
     lo, hi = band_around_path(ci, cj, COARSE // FINE, len(xf), len(yf), int(FINE_BAND_S / (HOP * FINE)))
-    pi, pj, dist = dtw_band(xf, yf, lo, hi)
+    fine_labels = _rows(labels, FINE)
+    g = _garbage(xf, yf, fine_labels, _decimate(voiced[:, None].astype(np.float32), FINE)[:, 0] > 0.5)
+    pi, pj, dist = dtw_band(xf, yf, lo, hi, fine_labels, g, g * SKIP_PENALTY_S / (HOP * FINE), g * SKIP_ROW)
 
-    # first narration frame matched to each reference onset
-    first_j = np.full(len(xf), -1, dtype=np.int64)
+    # first narration frame matched to each reference row; rows the path jumped over take the frame of
+    # the jump (the next row it visits)
+    first_j = np.full(len(xf) + 1, -1, dtype=np.int64)
     order = np.argsort(pi, kind="stable")
     rows, starts = np.unique(pi[order], return_index=True)
     first_j[rows] = pj[order][starts]
-    onsets = first_j[np.minimum(onset_ref_arr // FINE, len(xf) - 1)] * FINE
+    first_j[-1] = len(yf)
+    visited = first_j >= 0
+    nxt = np.minimum.accumulate(np.where(visited, np.arange(len(first_j)), len(first_j) - 1)[::-1])[::-1]
+    first_j = first_j[nxt]
+    onset_rows = np.minimum(onset_ref_arr // FINE, len(xf) - 1)
+    onsets = first_j[onset_rows] * FINE
     # mean local distance along each fragment's speech (not the pause after it) on the path
     frag_of_row = np.searchsorted(onset_ref_arr // FINE, pi, side="right") - 1
     speech_end = (onset_ref_arr + np.array(speech_len)) // FINE
@@ -599,7 +664,27 @@ def _align_segment(feats: list[np.ndarray], voiced_frames: np.ndarray, y: np.nda
     sums = np.bincount(frag_of_row[valid], weights=dist[valid], minlength=n_frag)
     counts = np.bincount(frag_of_row[valid], minlength=n_frag)
     costs = sums / np.maximum(counts, 1)
-    return onsets.astype(np.float64), costs, _skipped(pi, pj, frag_of_row, valid, n_frag) * FINE * HOP
+    jumped = counts == 0
+    # per fragment, the local distance along its speech (for misread phrases)
+    frag_cost = [np.zeros(0, np.float32)] * n_frag
+    if valid.any():
+        fv = frag_of_row[valid]
+        cuts = np.flatnonzero(np.diff(fv)) + 1
+        for grp, d in zip(np.split(fv, cuts), np.split(dist[valid], cuts)):
+            frag_cost[int(grp[0])] = d
+    # narration speech held at a pause of the reference: (fragment it precedes, first frame, end frame)
+    held = []
+    lab = fine_labels[pi]
+    at_pause = lab >= 0
+    vf = voiced[np.minimum(pj * FINE, len(voiced) - 1)]
+    hold = at_pause & vf
+    if hold.any():
+        d = np.diff(np.concatenate([[0], hold.astype(np.int8), [0]]))
+        for a, b in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)):
+            held.append((int(lab[a]), int(pj[a]) * FINE, (int(pj[b - 1]) + 1) * FINE))
+    return Alignment(onsets=onsets.astype(np.float64), costs=costs,
+                     skipped=_skipped(pi, pj, frag_of_row, valid, n_frag) * FINE * HOP,
+                     jumped=jumped, held=held, frag_cost=frag_cost, ratio=ratio, garbage=g)
 
 
 def _skipped(pi: np.ndarray, pj: np.ndarray, frag_of_row: np.ndarray, valid: np.ndarray, n_frag: int) -> np.ndarray:
@@ -752,7 +837,8 @@ def align(audio: Path, text: Path, labels: Path | None = None, labels_offset: fl
     ref = synthesise(fragments)
     fixed = read_labels(labels, fragments) if labels else {}
     anchors = {k: int(round((t - labels_offset) / HOP)) for k, t in fixed.items() if 0 < k}
-    onsets, costs, skipped = align_features(ref, narr, anchors)
+    al = align_features(ref, narr, anchors)
+    onsets, costs, skipped = al.onsets, al.costs, al.skipped
     snapped_on, snapped = snap(onsets, voiced, set(anchors))
     for k, j in anchors.items():
         snapped_on[k] = j
@@ -760,6 +846,7 @@ def align(audio: Path, text: Path, labels: Path | None = None, labels_offset: fl
     times = np.minimum(np.maximum.accumulate(times), duration)
     ratio = voiced.sum() / max(1, ref.voiced_frames.sum())
     expected = ref.speech_frames * ratio * HOP
+    found = _deviations(al, narr, times, expected, ratio, costs, set(anchors))
     # the first fragment is judged from where its speech starts, not from the head of the file
     spoken = times.copy()
     first_voiced = np.flatnonzero(voiced)
@@ -772,12 +859,75 @@ def align(audio: Path, text: Path, labels: Path | None = None, labels_offset: fl
     conf = confidence(costs, snapped, durations, expected, heard, ref.voiced_frames * ratio * HOP, skipped)
     frags = [{"id": f.id, "text": f.text, "begin": float(times[i]), "end": float(times[i + 1]),
               "confidence": round(float(conf[i]), 3)} for i, f in enumerate(fragments)]
+    ids, texts = [f.id for f in fragments], [f.text for f in fragments]
+    deviations = [d.to_dict(ids, texts) for d in found]
     chaps = []
     for n, c in enumerate(chapters):
         begin = 0.0 if n == 0 else float(times[c.first_fragment])
         end = float(times[chapters[n + 1].first_fragment]) if n + 1 < len(chapters) else duration
         chaps.append({"id": c.id, "title": c.title, "begin": begin, "end": end})
-    return SyncMap(part=part_id, audio=audio.name, duration=duration, fragments=frags, chapters=chaps)
+    return SyncMap(part=part_id, audio=audio.name, duration=duration, fragments=frags, chapters=chaps,
+                   deviations=deviations)
+
+
+def _deviations(al: "Alignment", narr: Narration, times: np.ndarray, expected: np.ndarray, ratio: float,
+                costs: np.ndarray, fixed: set[int]) -> list[Deviation]:
+    """Skips, retakes and unscripted speech from the path's jumps and held speech; moves the boundaries
+    they concern in ``times`` (fragment k spans times[k]..times[k+1]) in place: a skipped fragment gets
+    no time, a sentence read twice maps to its last take."""
+    voiced = narr.voiced
+    n = len(expected)
+    duration = float(times[-1])
+    found: list[Deviation] = []
+    held = held_stretches(al.held, voiced)
+    feats = al.ref_feats or []
+
+    def take(k: int, a: int) -> np.ndarray:
+        """The narration's speech from fragment k's onset on (frames 10 ms), at most ``a`` speech frames."""
+        j0 = int(round(times[k] / HOP))
+        j1 = min(len(voiced), j0 + 3 * a + 100)
+        return narr.ceps[j0:j1][voiced[j0:j1]][:a]
+
+    moved: dict[int, float] = {}
+    for k, a, b in held:
+        speech = narr.ceps[a:b][voiced[a:b]]
+        want = int(len(speech) * 1.6) + 10
+        near = [j for j in range(k - 3, k + 4) if 0 <= j < n]
+        takes = {j: _decimate(take(j, want if j != k - 1 else max(want, int(expected[j] / HOP) + 10)), FINE)
+                 for j in near}
+        kind, conf, repeat = classify_held(_decimate(speech, FINE), takes, k)
+        if kind == "retake" and repeat and k - 1 >= 1 and k - 1 not in fixed:
+            # the sentence before, read again: it maps to this, its last take; the first take is the retake
+            first_take = float(times[k - 1])
+            moved[k - 1] = a * HOP
+            found.append(Deviation("retake", first_take, a * HOP, k - 1, conf))
+        elif kind == "retake":
+            found.append(Deviation("retake", a * HOP, b * HOP, min(k, n - 1), conf))
+        else:
+            found.append(Deviation("extra", a * HOP, b * HOP, min(k, n - 1), conf))
+    for k, t in moved.items():
+        times[k] = t
+    # fragments not read: heard speech in their span, without the held speech
+    cum = np.concatenate([[0], np.cumsum(voiced)])
+    idx = np.clip(np.round(times / HOP).astype(int), 0, len(voiced))
+    heard = (cum[idx[1:]] - cum[idx[:-1]]) * HOP
+    for k, a, b in held:
+        j = int(np.searchsorted(times, a * HOP, side="right")) - 1
+        if 0 <= j < n:
+            heard[j] -= np.count_nonzero(voiced[a:b]) * HOP
+    skipped = skipped_fragments(al.jumped, heard, expected)
+    skipped[list(fixed)] = False
+    for k in range(n - 1, -1, -1):
+        if skipped[k]:
+            times[k] = times[k + 1] if k + 1 < n else duration
+            if k == 0:
+                times[0] = 0.0
+    times[:] = np.minimum(np.maximum.accumulate(times), duration)
+    for k in np.flatnonzero(skipped):
+        found.append(Deviation("skip", float(times[k]), float(times[k]), int(k),
+                               0.95 if al.jumped[k] else 0.7))
+    found.sort(key=lambda d: (d.begin, d.fragment))
+    return found
 
 
 def cmd_align(args: argparse.Namespace) -> int:

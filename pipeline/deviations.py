@@ -1,0 +1,94 @@
+"""Where a narration departs from its text: skipped sentences, retakes, unscripted speech, misread phrases.
+
+The deviation-tolerant DTW (``dtw.dtw_band`` with pause rows) leaves two traces that this module reads:
+- fragments the path **jumped** over, or that it squeezed into a stretch with almost no speech: the
+  narrator did not read them (``skip``);
+- narration speech **held** at a pause of the reference (speech the text does not have between two
+  sentences). Held speech that matches the beginning of the sentence after it is a false start
+  (``retake``); held speech that matches the whole sentence before it is that sentence read again (a
+  ``retake`` of it: the sentence moves to its last complete take); anything else is ``extra``.
+
+Each report carries a confidence in 0..1 (see ``docs/architecture.md``, "Proofing", for how it is
+calibrated against the planted deviations of ``bench/deviations.py``).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+HOP = 0.010
+MIN_HELD_S = 0.35          # held speech shorter than this (voiced) is a breath, a click or an onset
+HELD_GAP_S = 0.8           # held runs at one pause closer than this are one stretch
+SKIP_HEARD = 0.25          # a fragment with less than this share of its expected speech was not read
+RETAKE_MARGIN = 0.15       # held speech is a retake when it is this much closer to the take than other speech
+
+
+@dataclass(frozen=True)
+class Deviation:
+    kind: str
+    begin: float
+    end: float
+    fragment: int
+    confidence: float
+
+    def to_dict(self, fragment_ids: list[str], texts: list[str]) -> dict:
+        return {"kind": self.kind, "begin": round(self.begin, 3), "end": round(self.end, 3),
+                "fragment": fragment_ids[self.fragment], "text": texts[self.fragment],
+                "confidence": round(float(self.confidence), 3)}
+
+
+def held_stretches(held: list[tuple[int, int, int]], voiced: np.ndarray) -> list[tuple[int, int, int]]:
+    """Held runs merged per pause (gaps under HELD_GAP_S), trimmed to their speech, kept when they hold
+    at least MIN_HELD_S of speech: (k, first frame, end frame), k = the fragment the pause precedes."""
+    out: list[list[int]] = []
+    gap = int(HELD_GAP_S / HOP)
+    for k, a, b in sorted(held, key=lambda h: (h[1], h[0])):
+        if out and out[-1][0] == k and a - out[-1][2] <= gap:
+            out[-1][2] = max(out[-1][2], b)
+        else:
+            out.append([k, a, b])
+    result = []
+    for k, a, b in out:
+        v = np.flatnonzero(voiced[a:b])
+        if len(v) * HOP < MIN_HELD_S:
+            continue
+        result.append((k, a + int(v[0]), a + int(v[-1]) + 1))
+    return result
+
+
+def classify_held(seg: np.ndarray, takes: dict[int, np.ndarray], k: int) -> tuple[str, float, bool]:
+    """(kind, confidence, is_repeat_of_previous) for held speech ``seg`` (the narration's features, speech
+    frames only) held at the pause before fragment ``k``.
+
+    ``takes`` holds, per fragment near k, the narration's own speech from that fragment's onset on. A
+    false start is the same voice saying the same words as the take that follows it, so the held speech
+    is compared with the narrator's own reading (much closer than to the synthetic reference): with the
+    start of fragment k (a false start of it), with fragment k-1 (that sentence read again), and, as the
+    yardstick of unrelated speech, with the other fragments around."""
+    from .dtw import open_end_cost
+
+    if len(seg) < 5:
+        return "extra", 0.6, False
+    cost = {}
+    for j, take in takes.items():
+        if len(take) >= 5:
+            cost[j] = open_end_cost(np.ascontiguousarray(seg, np.float32),
+                                    np.ascontiguousarray(take[: int(len(seg) * 1.6) + 5], np.float32))
+    others = [c for j, c in cost.items() if j not in (k, k - 1)]
+    if not others or (k not in cost and k - 1 not in cost):
+        return "extra", 0.6, False
+    base = float(np.median(others))
+    score_k = (base - cost[k]) / base if k in cost else -1.0
+    score_p = (base - cost[k - 1]) / base if k - 1 in cost and len(seg) >= 0.6 * len(takes[k - 1]) else -1.0
+    score, repeat = (score_k, False) if score_k >= score_p else (score_p, True)
+    if score >= RETAKE_MARGIN:
+        return "retake", float(np.clip(0.5 + (score - RETAKE_MARGIN) * 2, 0.5, 0.99)), repeat
+    return "extra", float(np.clip(0.5 + (RETAKE_MARGIN - score) * 2, 0.5, 0.99)), False
+
+
+def skipped_fragments(jumped: np.ndarray, heard: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """Fragments not read: jumped over by the path, or holding less than SKIP_HEARD of the speech their
+    text needs (and not a sliver of a long one)."""
+    share = np.where(expected > 0, heard / np.maximum(expected, 1e-6), 1.0)
+    return jumped | ((share < SKIP_HEARD) & (expected >= 0.4))
