@@ -140,7 +140,15 @@ def main() -> int:
         for i in worst:
             f = sync["fragments"][i + 1]
             print(f"  {err[i]:.3f} s  conf {f['confidence']:.2f}  {f['text'][:70]}")
-        print(f"confidence: median {np.median(conf):.2f}, lowest {conf.min():.2f}")
+        print(f"confidence: median {np.median(conf):.2f}, lowest {conf.min():.2f}, "
+              f"below 0.5: {int(np.sum(conf < 0.5))}")
+        devs = sync.get("deviations", [])
+        kinds = {k: sum(1 for d in devs if d["kind"] == k) for k in ("skip", "retake", "extra", "misread")}
+        print(f"deviations reported on this exact reading: {len(devs)} "
+              f"({', '.join(f'{k} {v}' for k, v in kinds.items())}); "
+              f"{len(devs) / (duration / 600):.2f} per 10 minutes")
+        for d in devs[:5]:
+            print(f"  {d['kind']} at {d['begin']:.1f} s ({d['fragment']}) {d['text'][:60]}")
     return 0
 
 

@@ -20,6 +20,7 @@ import numpy as np
 HOP = 0.010
 MIN_HELD_S = 0.35          # held speech shorter than this (voiced) is a breath, a click or an onset
 HELD_GAP_S = 0.8           # held runs at one pause closer than this are one stretch
+MIN_PAUSE = 12             # frames: a pause that separates held speech from a sentence
 SKIP_HEARD = 0.25          # a fragment with less than this share of its expected speech was not read
 RETAKE_MARGIN = 0.15       # held speech is a retake when it is this much closer to the take than other speech
 
@@ -40,7 +41,11 @@ class Deviation:
 
 def held_stretches(held: list[tuple[int, int, int]], voiced: np.ndarray) -> list[tuple[int, int, int]]:
     """Held runs merged per pause (gaps under HELD_GAP_S), trimmed to their speech, kept when they hold
-    at least MIN_HELD_S of speech: (k, first frame, end frame), k = the fragment the pause precedes."""
+    at least MIN_HELD_S of speech: (k, first frame, end frame), k = the fragment the pause precedes.
+
+    Speech that runs straight on from the sentence before (no pause between) is that sentence's own
+    tail, read differently from the text; speech that runs straight into the next sentence is its
+    onset. Only the islands of speech with a pause on both sides count as held."""
     out: list[list[int]] = []
     gap = int(HELD_GAP_S / HOP)
     for k, a, b in sorted(held, key=lambda h: (h[1], h[0])):
@@ -49,11 +54,32 @@ def held_stretches(held: list[tuple[int, int, int]], voiced: np.ndarray) -> list
         else:
             out.append([k, a, b])
     result = []
+    n = len(voiced)
     for k, a, b in out:
-        v = np.flatnonzero(voiced[a:b])
-        if len(v) * HOP < MIN_HELD_S:
+        v = voiced[a:b]
+        if not v.any():
             continue
-        result.append((k, a + int(v[0]), a + int(v[-1]) + 1))
+        # islands of speech inside the stretch, split at pauses of MIN_PAUSE frames or more
+        d = np.diff(np.concatenate([[0], v.astype(np.int8), [0]]))
+        starts, ends = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
+        keep_s, keep_e = [], []
+        for s0, e0 in zip(starts, ends):
+            if keep_e and s0 - keep_e[-1] < MIN_PAUSE:
+                keep_e[-1] = e0
+            else:
+                keep_s.append(s0)
+                keep_e.append(e0)
+        islands = [(a + s0, a + e0) for s0, e0 in zip(keep_s, keep_e)]
+        if islands and islands[0][0] > 0 and voiced[max(0, islands[0][0] - MIN_PAUSE):islands[0][0]].all():
+            islands = islands[1:]         # glued to the sentence before
+        if islands and islands[-1][1] < n and voiced[islands[-1][1]:min(n, islands[-1][1] + MIN_PAUSE)].all():
+            islands = islands[:-1]        # glued to the sentence after
+        if not islands:
+            continue
+        first, end = islands[0][0], islands[-1][1]
+        if np.count_nonzero(voiced[first:end]) * HOP < MIN_HELD_S:
+            continue
+        result.append((k, first, end))
     return result
 
 
