@@ -562,7 +562,7 @@ class Alignment:
 # units of the normalised MFCC distance; matched speech costs about 3, mismatched speech about 5), and
 # jumping over whole fragments costs SKIP_PENALTY_S seconds' worth of GARBAGE.
 GARBAGE = 4.6
-SKIP_PENALTY_S = 0.5
+SKIP_PENALTY_S = 0.2
 MIN_REF_PAUSE = 2 * COARSE   # every pause of the reference has a whole row at the coarse level
 
 
