@@ -139,6 +139,15 @@ def _save(d: Path, audio: np.ndarray, lines: list[str] | None, truth: dict) -> N
         raise
 
 
+def _prune(current: Path) -> None:
+    """Remove the cached items of older generator settings of the same source (``flite-*`` beside
+    ``flite-<key>``): they are never read again."""
+    source = current.name.rsplit("-", 1)[0]
+    for old in current.parent.glob(f"{source}-*"):
+        if old != current and old.is_dir() and old.name.rsplit("-", 1)[0] == source:
+            shutil.rmtree(old, ignore_errors=True)
+
+
 def _load(d: Path, source: str, text: Path | None = None) -> Item:
     truth = json.loads((d / "truth.json").read_text(encoding="utf-8"))
     return Item(name=truth.get("name", d.name), source=source, audio=d / "narration.wav", text=text or d / "text.txt",
@@ -596,6 +605,7 @@ def ensure_flite(specs: list[FliteSpec], jobs: int = 2, cache: Path = CACHE) -> 
 
         with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
             list(pool.map(_make_flite_into, [d] * len(todo), todo))
+        _prune(d)
     return [_load(d / _folder(s), "flite") for s in specs]
 
 
@@ -783,6 +793,8 @@ def real_specs(sets: dict[str, list[Utterance]], per_set: int = 4, exact_per_set
 def ensure_real(specs: list[RealSpec], sets: dict[str, list[Utterance]], cache: Path = CACHE) -> list[Item]:
     d = real_cache(sets, cache)
     out = []
+    if any(not (d / _folder(s) / "truth.json").exists() for s in specs):
+        _prune(d)
     for s in specs:
         if not (d / _folder(s) / "truth.json").exists():
             utts = sets[s.set][s.first:s.first + s.count]
@@ -831,6 +843,8 @@ def ensure_demo(ids: list[str] | None = None, cache: Path = CACHE) -> list[Item]
         h.update(p.id.encode() + p.recording.read_bytes() + (ROOT / "bench" / "truth" / f"{p.id}.json").read_bytes())
     d = cache / f"demo-{settings_hash({'v': GENERATOR_VERSION, 'demo': h.hexdigest()})}"
     out = []
+    if any(not (d / p.id / "truth.json").exists() for p in parts):
+        _prune(d)
     for p in parts:
         item = d / p.id
         if not (item / "truth.json").exists():

@@ -204,3 +204,63 @@ def test_overlapping_planted_spans_count_once_in_the_rest() -> None:
     t = truth(deviations=pl, skipped={6, 7, 8}, duration=200.0)
     s = B.score_item(t, sync(t), "o")
     assert s["rest"] == pytest.approx(200 - (64.0 - 60.0))
+
+
+# ---------------------------------------------------------------------------- the planting (no flite)
+
+
+def _utterances(n: int = 40, seed: int = 0):
+    """Stand-ins for recorded utterances: 'syllables' of noise (4 a second) between 0.2-0.4 s of room tone."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    words = "people often remember small kindness shared between neighbours during difficult winters".split()
+    out = []
+    for i in range(n):
+        k = int(rng.integers(6, 14))
+        syl = [rng.normal(0, 0.3, int(0.25 * 16000)) * np.hanning(int(0.25 * 16000)) for _ in range(k)]
+        speech = np.concatenate(syl)
+        room = lambda s: rng.normal(0, 0.001, int(s * 16000))   # noqa: E731
+        x = np.concatenate([room(rng.uniform(0.2, 0.4)), speech, room(rng.uniform(0.2, 0.4))]).astype(np.float32)
+        out.append((x, " ".join(rng.choice(words, k)).capitalize() + f" {i}."))
+    return out
+
+
+def test_real_planting_truth_is_consistent() -> None:
+    import numpy as np
+
+    D = B._library()
+    utts = _utterances()
+    audio, lines, t = D.make_real_item("r", utts, seed=4, n_dev=6)
+    again = D.make_real_item("r", utts, seed=4, n_dev=6)
+    assert np.array_equal(audio, again[0]) and lines == again[1]                 # deterministic
+    frags, devs = t["fragments"], t["deviations"]
+    assert [f["id"] for f in frags] == [f"f{k:06d}" for k in range(1, len(lines) + 1)]
+    assert [f["text"] for f in frags] == lines and not t["exact"]
+    assert t["duration"] == pytest.approx(len(audio) / 16000)
+    n_extra = sum(d["kind"] == "extra" for d in devs)
+    assert len(lines) == len(utts) - n_extra - t["unused_utterances"]
+    assert len({d["kind"] for d in devs}) >= 3
+    ids = {f["id"]: f for f in frags}
+
+    def level(a: float, b: float) -> float:
+        return float(np.sqrt(np.mean(audio[int(a * 16000):int(b * 16000)] ** 2)))
+
+    for f in frags:
+        if f["read"]:                       # speech right after the onset, room tone just before it
+            assert f["begin"] < f["end"] and level(f["begin"], f["begin"] + 0.1) > 10 * level(f["begin"] - 0.1, f["begin"] - 0.02)
+    order = [f["begin"] for f in frags if f["read"]]
+    assert order == sorted(order)
+    for d in devs:
+        f = ids[d["fragment"]]
+        if d["kind"] == "skip":
+            assert not f["read"] and d["begin"] == d["end"] == f["begin"] == f["end"]
+        elif d["kind"] == "retake":         # the false start(s) come before the sentence's full take
+            assert f["read"] and d["begin"] < d["end"] < f["begin"] <= d["end"] + 1.3
+        elif d["kind"] == "extra":
+            assert f["read"] and (d["end"] < f["begin"] or f["id"] == frags[-1]["id"])
+        else:                               # the TEXT line altered, the audio as read
+            assert d["kind"] == "misread" and f["read"] and f["said"] != f["text"]
+            assert (d["begin"], d["end"]) == (f["begin"], f["end"])
+    exact = D.make_real_item("e", utts, seed=5, n_dev=0)[2]
+    assert exact["exact"] and not exact["deviations"] and all(f["read"] for f in exact["fragments"])
