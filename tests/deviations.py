@@ -837,11 +837,11 @@ def ensure_demo(ids: list[str] | None = None, cache: Path = CACHE) -> list[Item]
     from pipeline.sources import load_book
 
     book = load_book(ROOT / "texts", ROOT / "recordings")
-    parts = [p for p in book.narrated_parts if ids is None or p.id in ids]
     h = hashlib.sha256()
-    for p in parts:
+    for p in book.narrated_parts:       # all of them: the quick subset shares the full set's folder
         h.update(p.id.encode() + p.recording.read_bytes() + (ROOT / "bench" / "truth" / f"{p.id}.json").read_bytes())
     d = cache / f"demo-{settings_hash({'v': GENERATOR_VERSION, 'demo': h.hexdigest()})}"
+    parts = [p for p in book.narrated_parts if ids is None or p.id in ids]
     out = []
     if any(not (d / p.id / "truth.json").exists() for p in parts):
         _prune(d)
