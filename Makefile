@@ -52,7 +52,8 @@ build build/report output:
 
 # The generated list of parts and their recordings (PARTS, NARRATED, TEXT_id, REC_id, LABELS_id), and
 # build/order.txt, the reading order, rewritten only when it changes (track numbers depend on it).
-build/parts.mk: $(TEXT_FILES) $(RECORDING_FILES) $(MODEL_CODE) | $(VENV_OK) build
+# (A label file that appears beside a recording is picked up: its part gains LABELS_id.)
+build/parts.mk: $(TEXT_FILES) $(RECORDING_FILES) $(wildcard recordings/*.labels.txt) $(MODEL_CODE) | $(VENV_OK) build
 	$(PIPELINE) parts-mk texts --recordings recordings --order build/order.txt -o $@
 build/order.txt: build/parts.mk
 	@:
@@ -85,10 +86,18 @@ build/master/%.flac build/encoded/%.mp3 build/epub-audio/%.mp3 build/audio/%.jso
 	$(PIPELINE) master $(REC_$*) --texts texts -o build/master/$*.flac --mp3 build/encoded/$*.mp3 \
 		--epub-audio build/epub-audio/$*.mp3 --report build/audio/$*.json --loudness build/loudness/$*.json
 
+# The label file's boundary labels alone (its `accept` lines dropped), rewritten only when they change, so
+# that accepting a deviation re-runs the proof, not the aligner (which skips `accept` lines itself).
+build/labels/%.stamp: $$(LABELS_$$*) | build
+	@mkdir -p $(@D) && { LC_ALL=C grep -avP '^[^\t]*\t[^\t]*\t\s*accept(\s|$$)' $< || true; } > $@.tmp
+	@touch $@ && if cmp -s $@.tmp build/labels/$*.txt; then rm $@.tmp; else mv $@.tmp build/labels/$*.txt; fi
+build/labels/%.txt: build/labels/%.stamp
+	@:
+
 # The timeline: every sentence and heading of the part, timed in the master; and, from the same decode,
 # the waveform's envelope for the report's picture.
-build/sync/%.json build/waveform/%.npy: build/master/%.flac $$(TEXT_$$*) $$(LABELS_$$*) build/audio/%.json \
-		$(ALIGN_CODE)
+build/sync/%.json build/waveform/%.npy: build/master/%.flac $$(TEXT_$$*) $$(if $$(LABELS_$$*),build/labels/$$*.txt) \
+		build/audio/%.json $(ALIGN_CODE)
 	$(PIPELINE) align build/master/$*.flac $(TEXT_$*) -o build/sync/$*.json --waveform build/waveform/$*.npy \
 		$(if $(LABELS_$*),--labels $(LABELS_$*) --audio-report build/audio/$*.json)
 
@@ -99,6 +108,13 @@ $(SITE)/audio/%.mp3: build/encoded/%.mp3 build/sync/%.json build/cover.png build
 		$$(TEXT_$$*) $(AUDIO_CODE) pipeline/cover.py pipeline/syncmap.py
 	$(PIPELINE) tag build/encoded/$*.mp3 --sync build/sync/$*.json --part $* --texts texts \
 		--cover build/cover.png -o $@
+
+# Proofing: the deviations from the text not accepted in the part's label file, as Audacity labels over the
+# recording, and all of them with their `accepted` flags for the report and the gate.
+PROOF_CODE := pipeline/proof.py pipeline/syncmap.py pipeline/fsutil.py pipeline/cli.py pipeline/problems.py
+build/proof/%.txt build/proof/%.json: build/sync/%.json build/audio/%.json $$(LABELS_$$*) $(PROOF_CODE)
+	$(PIPELINE) proof build/sync/$*.json --audio-report build/audio/$*.json \
+		$(if $(LABELS_$*),--accept $(LABELS_$*)) -o build/proof/$*.txt --json build/proof/$*.json
 
 $(SITE)/transcripts/%.vtt: build/sync/%.json $(SYNC_CODE)
 	$(PIPELINE) transcript $< -o $@
@@ -140,13 +156,14 @@ $(SITE)/$(BOOK_ID).epub: $(TEXT_FILES) $(NARRATED:%=build/sync/%.json) $(NARRATE
 AUDIO_OUT := $(NARRATED:%=$(SITE)/audio/%.mp3) $(NARRATED:%=build/epub-audio/%.mp3)
 TIMELINE_OUT := $(NARRATED:%=$(SITE)/transcripts/%.vtt) $(NARRATED:%=$(SITE)/chapters/%.json)
 SITE_OUT := $(AUDIO_OUT) $(TIMELINE_OUT) $(SITE)/podcast.xml $(SITE)/$(BOOK_ID).epub $(WEB_OUT)
-CHECK_CODE := pipeline/checks.py pipeline/cdp.py pipeline/report.py $(FEED_CODE) $(EPUB_CODE)
+CHECK_CODE := pipeline/checks.py pipeline/cdp.py pipeline/report.py pipeline/proof.py $(FEED_CODE) $(EPUB_CODE)
+PROOF_OUT := $(NARRATED:%=build/proof/%.txt) $(NARRATED:%=build/proof/%.json)
 
 ## site: build every edition into build/site (staged, not yet checked or published)
 .PHONY: site
 site: build/sources.ok $(SITE_OUT)
 
-# Every check on the staged site (EPUBCheck, Ace, axe, feed rules, loudness, links) and the report.
+# Every check on the staged site (EPUBCheck, Ace, axe, feed rules, loudness, links, proof) and the report.
 # axe on every page as soon as the pages exist (beside the EPUB's build); its result is kept for the gate.
 build/report/axe.json: $(WEB_OUT) pipeline/checks.py pipeline/cdp.py | $(NODE_OK) build/report
 	$(PIPELINE) check-web $(SITE) -o $@
@@ -157,7 +174,7 @@ build/report/epubcheck.json: $(SITE)/$(BOOK_ID).epub pipeline/epub.py | build/re
 	$(PIPELINE) check-epub $< --result $@ --report build/report/epub
 
 build/report/checked: $(SITE_OUT) $(NARRATED:%=build/loudness/%.json) $(NARRATED:%=build/waveform/%.npy) \
-		build/report/axe.json \
+		$(PROOF_OUT) build/report/axe.json \
 		build/report/epubcheck.json $(CHECK_CODE) | $(NODE_OK) build/report
 	$(PIPELINE) check $(SITE) --texts texts --build build --report build/report -o $@ \
 		--web-result build/report/axe.json --epubcheck-result build/report/epubcheck.json \
@@ -175,6 +192,10 @@ PARALLEL = $(if $(filter -j%,$(MAKEFLAGS)),,-j$(JOBS))
 .PHONY: release
 release: $(VENV_OK)
 	@$(MAKE) --no-print-directory $(PARALLEL) build/published
+
+## proof: the deviations from the text of every part (build/proof/ID.txt, Audacity labels over the recording)
+.PHONY: proof
+proof: $(PROOF_OUT)
 
 ## audio: the tagged MP3s with chapters and the EPUB audio only
 .PHONY: audio

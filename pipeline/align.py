@@ -798,6 +798,8 @@ def read_labels(path: Path, fragments: list[Fragment]) -> dict[int, float]:
         if not line.strip() or line.startswith("\\"):
             continue
         cols = line.split("\t")
+        if len(cols) > 2 and cols[2].split()[:1] == ["accept"]:
+            continue  # a proofing acceptance (pipeline/proof.py), not a boundary
         try:
             start = float(cols[0])
         except ValueError:

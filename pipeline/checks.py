@@ -293,6 +293,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         results = run_checks(args.site, args.texts, book, args.previous, args.report, args.build / "loudness",
                              args.web_result, args.epubcheck_result)
         parts = parts_future.result()
+    # the narrator's deviations not accepted (build/proof/ID.json): a failure only with [proof] strict
+    from .proof import check_proof
+    results.append(_safe("proof", lambda: check_proof(args.build / "proof", book)))
     args.report.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.report / "checks.json", json.dumps(results, indent=1, sort_keys=True) + "\n")
     table = write_report(args.report, book, parts, results)

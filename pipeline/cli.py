@@ -126,7 +126,7 @@ register_stage("parts-mk", "write the Makefile fragment listing the parts and th
                _setup_parts_mk, cmd_parts_mk)
 
 
-STAGE_MODULES = ("audio", "cover", "align", "syncmap", "feed", "epub", "largeprint", "checks", "report")
+STAGE_MODULES = ("audio", "cover", "align", "syncmap", "feed", "epub", "largeprint", "checks", "report", "proof")
 # Which module registers each stage, so that running one stage imports only its module (a small stage
 # such as `transcript` starts in a third of the time; make runs dozens of them). A test keeps this in step
 # with what the modules register.
@@ -134,7 +134,7 @@ STAGE_INDEX = {
     "master": "audio", "measure": "audio", "tag": "audio", "cover": "cover", "align": "align",
     "transcript": "syncmap", "chapters": "syncmap", "feed": "feed", "check-feed": "feed", "epub": "epub",
     "check-epub": "epub", "web": "largeprint", "check": "checks", "check-web": "checks", "publish": "checks", "report": "report",
-    "timeline": "report",
+    "timeline": "report", "proof": "proof",
 }
 
 

@@ -18,6 +18,7 @@ import argparse
 import html
 import json
 import math
+import os
 import subprocess
 import sys
 import tempfile
@@ -86,6 +87,7 @@ SENTENCE = (150, 150, 150)
 CHAPTER = (200, 90, 0)
 LOW_BAND = (255, 196, 196)
 LOW_TEXT = (170, 0, 0)
+DEVIATION = (130, 0, 170)   # the narrator's deviations from the text: purple bars under the waveform
 AXIS = (60, 60, 60)
 LABEL = (20, 20, 20)
 CONTINUED = (110, 110, 110)
@@ -94,6 +96,8 @@ MARGIN = 10               # px left and right of the plot
 LABEL_STRIP = 20          # px at the top of a row for chapter titles
 AXIS_STRIP = 26           # px at the bottom of a row for the time axis
 CHAPTER_WIDTH = 3
+DEVIATION_BAR = 8         # px: height of a deviation's bar at the foot of the waveform
+PROOF_PAD = 1.0           # s of audio either side of a deviation in the report's player
 
 
 def _font(size: int):
@@ -217,7 +221,9 @@ def timeline_png(master_flac: Path, sync: SyncMap, out_png: Path, width: int = 1
 
     Each row: chapter titles at the top, the waveform (min/max per pixel, full scale = 0 dBFS), sentence
     boundaries as thin grey lines, chapter boundaries as thick orange lines, fragments with confidence
-    below 0.6 shaded red with their sentence number, and a time axis in minutes:seconds underneath.
+    below 0.6 shaded red with their sentence number, the narrator's deviations from the text as purple
+    bars at the foot of the waveform (a skipped sentence as a purple line), and a time axis in
+    minutes:seconds underneath.
     The image is ``width`` x ``rows * height`` pixels."""
     from PIL import Image, ImageDraw
 
@@ -273,6 +279,16 @@ def timeline_png(master_flac: Path, sync: SyncMap, out_png: Path, width: int = 1
             if t0 < b < t1 and round(b, 3) not in chapter_starts:
                 x = round(x_of(b, r))
                 draw.line([(x, y0 + wave_top), (x, y0 + wave_bottom)], fill=SENTENCE)
+        # deviations from the text: a bar under the waveform over the stretch, a line where a sentence was skipped
+        for d in sync.deviations:
+            b, e = float(d["begin"]), float(d["end"])
+            if e < t0 or b >= t1 or (e == t0 and e > b):
+                continue
+            xa = max(MARGIN, round(x_of(b, r)))
+            xb = min(MARGIN + plot_w - 1, max(round(x_of(e, r)), xa + 2))
+            draw.rectangle([xa, y0 + wave_bottom - DEVIATION_BAR, xb, y0 + wave_bottom], fill=DEVIATION)
+            if e <= b:
+                draw.rectangle([xa, y0 + wave_top, min(xa + 1, MARGIN + plot_w - 1), y0 + wave_bottom], fill=DEVIATION)
         # chapters: thick line and title (cut to the space before the next chapter)
         chapters = sorted(sync.chapters, key=lambda c: float(c["begin"]))
         for i, c in enumerate(chapters):
@@ -315,9 +331,10 @@ def timeline_png(master_flac: Path, sync: SyncMap, out_png: Path, width: int = 1
     return Path(out_png)
 
 
-def alt_text(part_title: str, chapters: int, sentences: int, low: int) -> str:
+def alt_text(part_title: str, chapters: int, sentences: int, low: int, deviations: int = 0) -> str:
     return (f"Timeline of {part_title}: {chapters} chapter{'s' if chapters != 1 else ''}, "
-            f"{sentences} sentence{'s' if sentences != 1 else ''}, {low} below {LOW_CONFIDENCE} confidence")
+            f"{sentences} sentence{'s' if sentences != 1 else ''}, {low} below {LOW_CONFIDENCE} confidence"
+            + (f", {deviations} deviation{'s' if deviations != 1 else ''} from the text" if deviations else ""))
 
 
 # ---------------------------------------------------------------------------- collecting
@@ -373,6 +390,9 @@ def collect_parts(book, site: Path, build: Path, timelines: Path | None = None, 
                               "trim_start": plan.get("trim_start"), "trim_end": plan.get("trim_end"),
                               "gain_db": plan.get("gain_db"), "limiter": plan.get("limiter")},
                 "timeline": f"{timelines.name}/{p.id}.png",
+                "mp3": str(site / "audio" / f"{p.id}.mp3"),
+                "deviations": len(sync.deviations),
+                "proof": _proof(build / "proof" / f"{p.id}.json"),
             })
         for i, item in enumerate(out, 1):
             m = futures[item["id"]].result()
@@ -380,6 +400,16 @@ def collect_parts(book, site: Path, build: Path, timelines: Path | None = None, 
             item["after"] = {"integrated": m["integrated"], "true_peak": m["true_peak"]}
             say(f"measured {i}/{len(out)}: {item['id']}")
     return out
+
+
+def _proof(path: Path) -> dict | None:
+    """The proof stage's result for a part (its deviations with their ``accepted`` flags), or None when
+    the part was not proofed (or its result cannot be read: the release gate reports that)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and isinstance(data.get("deviations"), list) else None
 
 
 def _fresh(out: Path, *inputs: Path) -> bool:
@@ -424,6 +454,7 @@ figure { margin: 0.5rem 0 1rem; }
 figure img { max-width: 100%; height: auto; border: 1px solid var(--line); background: #fff; }
 figcaption, .muted { color: var(--muted); }
 .scroll { overflow-x: auto; }
+audio { width: 16rem; max-width: 100%; vertical-align: middle; }
 """
 
 
@@ -557,11 +588,15 @@ def write_report(report_dir: Path, book, parts: list[dict], checks: list[dict]) 
                          + (", limiter on" if rec.get("limiter") else ", no limiter"))
         w(f"<p>{_e('; '.join(x for x in facts if x))}.</p>")
         if p.get("timeline"):
-            alt = alt_text(ptitle, len(chapters), int(p.get("sentences") or 0), int(p.get("low") or 0))
+            alt = alt_text(ptitle, len(chapters), int(p.get("sentences") or 0), int(p.get("low") or 0),
+                           int(p.get("deviations") or 0))
             w(f'<figure><a href="{_e(p["timeline"])}"><img src="{_e(p["timeline"])}" alt="{_e(alt)}"></a>'
               f"<figcaption>Timeline: waveform of the master; thin grey lines are sentence boundaries, thick "
               f"orange lines chapters (titled above), red bands sentences aligned with confidence below "
-              f"{LOW_CONFIDENCE} (sentence number and confidence in the band).</figcaption></figure>")
+              f"{LOW_CONFIDENCE} (sentence number and confidence in the band)"
+              + (", purple bars under the waveform the narrator's deviations from the text (a purple line "
+                 "where a sentence was skipped)" if p.get("deviations") else "")
+              + ".</figcaption></figure>")
         w("<div class=\"scroll\"><table>")
         w(f"<caption>Chapters of {_e(ptitle)}</caption>")
         w('<thead><tr><th scope="col">Begins</th><th scope="col">Title</th></tr></thead><tbody>')
@@ -578,6 +613,7 @@ def write_report(report_dir: Path, book, parts: list[dict], checks: list[dict]) 
             w(f'<tr><th scope="row">{_e(f["id"])}</th><td class="num">{_e(clock(float(f["begin"]), 1))}</td>'
               f'<td class="{cls}">{conf:.2f}</td><td>{_e(f.get("text", ""))}</td></tr>')
         w("</tbody></table></div>")
+        _proof_section(w, p, report_dir)
         w("</section>")
 
     w("</main>")
@@ -585,6 +621,105 @@ def write_report(report_dir: Path, book, parts: list[dict], checks: list[dict]) 
     w("</html>")
     atomic_write_text(report_dir / "index.html", "\n".join(h) + "\n")
     return terminal_table(parts, checks, loudness, true_peak)
+
+
+def _span(d: dict, decimals: int = 1) -> str:
+    b, e = float(d["begin"]), float(d["end"])
+    return clock(b, decimals) if e <= b else f"{clock(b, decimals)}–{clock(e, decimals)}"
+
+
+def media_fragment(d: dict, duration: float | None, pad: float = PROOF_PAD) -> str:
+    """``#t=begin,end`` for the stretch of a deviation with ``pad`` seconds either side (for a skip, the
+    seconds around the place), in the published MP3's timeline (the master's)."""
+    b = max(0.0, float(d["begin"]) - pad)
+    e = float(d["end"]) + pad
+    if duration:
+        e = min(e, float(duration))
+    return f"#t={b:.2f},{max(e, b):.2f}"
+
+
+def _proof_section(w, p: dict, report_dir: Path) -> None:
+    """The part's proof: each deviation from the text not yet accepted, with a player for just its
+    stretch; the accepted ones; where the Audacity labels are and how to accept one."""
+    pid, ptitle, data = p["id"], p["title"], p.get("proof")
+    w(f'<section aria-labelledby="{_e(pid)}-proof"><h3 id="{_e(pid)}-proof">Proof of {_e(ptitle)}</h3>')
+    if data is None:
+        w("<p>Not proofed: run <code>python -m pipeline proof</code> on its sync map "
+          "(<code>make check</code> does).</p></section>")
+        return
+    devs = data.get("deviations") or []
+    open_, accepted = [d for d in devs if not d.get("accepted")], [d for d in devs if d.get("accepted")]
+    if not devs:
+        w("<p>The narration follows the text: no deviations found.</p>")
+    else:
+        by_kind = {}
+        for d in open_:
+            by_kind[d["kind"]] = by_kind.get(d["kind"], 0) + 1
+        kinds = ", ".join(f"{n} {k}" for k, n in by_kind.items())
+        w(f"<p>{len(open_)} deviation{'s' if len(open_) != 1 else ''} from the text not accepted"
+          + (f" ({_e(kinds)})" if kinds else "") + f", {len(accepted)} accepted.</p>")
+    if open_:
+        mp3 = p.get("mp3")
+        src = Path(os.path.relpath(mp3, report_dir)).as_posix() if mp3 else None
+        w('<div class="scroll"><table>')
+        w(f"<caption>Deviations from the text in {_e(ptitle)} not accepted (times in the published MP3)</caption>")
+        w('<thead><tr><th scope="col">Sentence</th><th scope="col">Kind</th><th scope="col">Time</th>'
+          '<th scope="col">Text</th><th scope="col">Confidence</th><th scope="col">Listen</th></tr></thead><tbody>')
+        for d in open_:
+            conf = d.get("confidence")
+            player = "–"
+            if src:
+                url = src + media_fragment(d, p.get("duration"))
+                player = (f'<audio controls preload="none" src="{_e(url)}" '
+                          f'aria-label="{_e(d["kind"])} at {_e(_span(d))}, {_e(d["fragment"])}">'
+                          f'<a href="{_e(url)}">Play {_e(_span(d))}</a></audio>')
+            w(f'<tr><th scope="row">{_e(d["fragment"])}</th><td>{_e(d["kind"])}</td>'
+              f'<td class="num">{_e(_span(d))}</td><td>{_e(d.get("text", ""))}</td>'
+              f'<td class="num">{"–" if conf is None else f"{float(conf):.2f}"}</td><td>{player}</td></tr>')
+        w("</tbody></table></div>")
+    if accepted:
+        w('<div class="scroll"><table>')
+        w(f"<caption>Deviations from the text in {_e(ptitle)} accepted</caption>")
+        w('<thead><tr><th scope="col">Sentence</th><th scope="col">Kind</th><th scope="col">Time</th>'
+          '<th scope="col">Text</th></tr></thead><tbody>')
+        for d in accepted:
+            w(f'<tr><th scope="row">{_e(d["fragment"])}</th><td>{_e(d["kind"])} (accepted)</td>'
+              f'<td class="num">{_e(_span(d))}</td><td>{_e(d.get("text", ""))}</td></tr>')
+        w("</tbody></table></div>")
+    labels, rec, accept = data.get("labels", ""), data.get("recording", ""), data.get("accept_file", "")
+    w(f"<p>Audacity labels of the deviations not accepted: <code>{_e(labels)}</code>"
+      + (f", to import over the recording <code>{_e(rec)}</code>" if rec else "")
+      + " (File › Import › Labels; its times are the recording’s). To accept one, copy its line into "
+      + (f"<code>{_e(accept)}</code>" if accept else "the part’s label file")
+      + " and put <code>accept</code> before its label, as in <code>"
+      + _e(f"accept {open_[0]['label']}" if open_ else "accept KIND FRAGMENT-ID: a note") + "</code>.</p>")
+    w("</section>")
+
+
+def proof_table(parts: list[dict]) -> list[str]:
+    """The terminal's proof lines: per part the deviations not accepted by kind, their total and how
+    many were accepted; then all parts."""
+    from .syncmap import DEVIATION_KINDS
+
+    proofed = [p for p in parts if p.get("proof") is not None]
+    if not proofed:
+        return ["proof: not run"]
+    head = ("proof", *DEVIATION_KINDS, "total", "accepted")
+    rows, sums = [head], [0] * (len(DEVIATION_KINDS) + 2)
+    for p in proofed:
+        devs = p["proof"].get("deviations") or []
+        n = [sum(1 for d in devs if d.get("kind") == k and not d.get("accepted")) for k in DEVIATION_KINDS]
+        n += [sum(n), sum(1 for d in devs if d.get("accepted"))]
+        sums = [a + b for a, b in zip(sums, n)]
+        rows.append((p["id"], *map(str, n)))
+    rows.append(("all parts", *map(str, sums)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    lines = ["  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r)).rstrip()
+             for r in rows]
+    missing = [p["id"] for p in parts if p.get("proof") is None]
+    if missing:
+        lines.append(f"proof: not run for {', '.join(missing)}")
+    return lines
 
 
 def display_name(source) -> str:
@@ -610,6 +745,7 @@ def terminal_table(parts: list[dict], checks: list[dict], loudness: float = -16.
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     lines = ["  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r)).rstrip()
              for r in rows]
+    lines += proof_table(parts)
     if not checks:
         lines.append("checks: not run")
     else:

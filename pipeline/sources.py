@@ -132,6 +132,11 @@ class AudioSettings:
 
 
 @dataclass(frozen=True)
+class ProofSettings:
+    strict: bool = False             # an unaccepted deviation from the text fails the release (else a warning)
+
+
+@dataclass(frozen=True)
 class Book:
     id: str
     title: str
@@ -151,6 +156,7 @@ class Book:
     audio: AudioSettings
     root: Path
     parts: tuple[Part, ...]
+    proof: ProofSettings = field(default_factory=ProofSettings)
 
     def part(self, part_id: str) -> Part:
         for p in self.parts:
@@ -360,6 +366,16 @@ def _load_book_toml(path: Path, problems: list[Problem]) -> dict[str, Any] | Non
     if not -9 <= audio.true_peak <= 0:
         problems.append(Problem(shown, line_of("true_peak"), "E-BOOK-004", "field 'audio.true_peak' must be in -9..0 dBTP"))
 
+    proof_table = data.get("proof", {})
+    if not isinstance(proof_table, dict):
+        problems.append(Problem(shown, line_of("proof"), "E-BOOK-004", "[proof] must be a table"))
+        proof_table = {}
+    strict = proof_table.get("strict", False)
+    if not isinstance(strict, bool):
+        problems.append(Problem(shown, line_of("strict"), "E-BOOK-004",
+                                f"field 'proof.strict' must be true or false, got {strict!r}"))
+        strict = False
+
     return dict(
         id=book_id,
         title=need(data, "title", str),
@@ -377,6 +393,7 @@ def _load_book_toml(path: Path, problems: list[Problem]) -> dict[str, Any] | Non
         cover=cover_path,
         podcast=podcast,
         audio=audio,
+        proof=ProofSettings(strict=strict),
     )
 
 
