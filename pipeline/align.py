@@ -566,8 +566,8 @@ SKIP_PENALTY_S = 0.2
 MIN_REF_PAUSE = 2 * COARSE   # every pause of the reference has a whole row at the coarse level
 
 
-GARBAGE_QUANTILE = 0.35
-SKIP_ROW = 0.5
+GARBAGE_QUANTILE = 0.25
+SKIP_ROW = 0.3
 
 
 def _garbage(x: np.ndarray, y: np.ndarray, labels: np.ndarray, voiced: np.ndarray, n: int = 20000) -> float:
@@ -636,11 +636,11 @@ def _align_segment(feats: list[np.ndarray], voiced_frames: np.ndarray, y: np.nda
     half = int(COARSE_BAND_S / (HOP * COARSE))
     lo, hi = diagonal_band(len(xc), len(yc), half)
     coarse_labels = _rows(labels, COARSE)
+    xf, yf = _decimate(x, FINE), _decimate(y, FINE)
+    fine_labels = _rows(labels, FINE)
     g = _garbage(xc, yc, coarse_labels, _decimate(voiced[:, None].astype(np.float32), COARSE)[:, 0] > 0.5)
     ci, cj, _ = dtw_band(xc, yc, lo, hi, coarse_labels, g, g * SKIP_PENALTY_S / (HOP * COARSE), g * SKIP_ROW)
-    xf, yf = _decimate(x, FINE), _decimate(y, FINE)
     lo, hi = band_around_path(ci, cj, COARSE // FINE, len(xf), len(yf), int(FINE_BAND_S / (HOP * FINE)))
-    fine_labels = _rows(labels, FINE)
     g = _garbage(xf, yf, fine_labels, _decimate(voiced[:, None].astype(np.float32), FINE)[:, 0] > 0.5)
     pi, pj, dist = dtw_band(xf, yf, lo, hi, fine_labels, g, g * SKIP_PENALTY_S / (HOP * FINE), g * SKIP_ROW)
 
@@ -888,9 +888,12 @@ def _deviations(al: "Alignment", narr: Narration, times: np.ndarray, expected: n
     held = held_stretches(al.held, voiced)
     feats = al.ref_feats or []
 
+    onset = np.round(times[:-1] / HOP).astype(int)
+    onset[0] = int(al.onsets[0])      # the first fragment's span starts at the file's start, its speech later
+
     def take(k: int, a: int) -> np.ndarray:
         """The narration's speech from fragment k's onset on (frames 10 ms), at most ``a`` speech frames."""
-        j0 = int(round(times[k] / HOP))
+        j0 = int(onset[k])
         j1 = min(len(voiced), j0 + 3 * a + 100)
         return narr.ceps[j0:j1][voiced[j0:j1]][:a]
 
