@@ -45,7 +45,7 @@ from lxml import etree
 from .fsutil import atomic_path, atomic_write_text
 from .problems import InputError, Problem, display_path
 from .sources import Block, Book, Part, Sentence, load_book
-from .syncmap import SyncMap, mismatch, read_syncmap, timestamp
+from .syncmap import SyncMap, audible_clips, mismatch, read_syncmap, timestamp
 
 XHTML_NS = "http://www.w3.org/1999/xhtml"
 EPUB_NS = "http://www.idpf.org/2007/ops"
@@ -102,14 +102,22 @@ nav ol ol {{ margin-left: 1.5em; }}
 
 @dataclass(frozen=True)
 class Clip:
+    """A sentence's stretch of the EPUB audio: its audible clip from the sync map (``audible_clips``), or
+    no time at all (``begin`` and ``end`` None) for a sentence the narrator did not read."""
     id: str
-    begin: float
-    end: float
+    begin: float | None
+    end: float | None
+
+    @property
+    def audible(self) -> bool:
+        return self.begin is not None
 
 
 @dataclass(frozen=True)
 class Overlay:
-    """A narrated part's overlay: one clip per sentence of the part, in the EPUB audio."""
+    """A narrated part's overlay: one clip per sentence of the part, in the EPUB audio. Clips are in
+    order and never overlap; there are gaps where the narration has speech that is not the text
+    (unscripted speech, false starts), which no clip plays."""
     part: str
     audio: Path
     audio_duration: float
@@ -117,7 +125,13 @@ class Overlay:
 
     @property
     def duration(self) -> float:
-        return round(sum(c.end - c.begin for c in self.clips), 3)
+        """What a reading system plays: the sum of the audible clips (media:duration)."""
+        return round(sum(c.end - c.begin for c in self.clips if c.audible), 3)
+
+    @property
+    def unread(self) -> int:
+        """Sentences with no narration (text-only pars)."""
+        return sum(1 for c in self.clips if not c.audible)
 
 
 def mp3_duration(path_or_bytes: Path | bytes) -> float:
@@ -170,14 +184,17 @@ def _clips(part: Part, sync: SyncMap, length: float, shown: str, problems: list[
                                 f"sync map does not match the text of '{part.id}' ({detail}): run the align stage"))
         return []
     clips = []
-    for f in sync.fragments:
-        begin, end = round(float(f["begin"]), 3), round(float(f["end"]), 3)
+    for f, audible in zip(sync.fragments, audible_clips(sync)):
+        if float(f["end"]) - length > CLAMP_TOLERANCE:
+            problems.append(Problem(shown, 0, "E-EPUB-003",
+                                    f"fragment {f['id']} ends at {float(f['end']):.3f} s, after the EPUB audio "
+                                    f"({length:.3f} s): rebuild the audio"))
+            return []
+        if audible is None:          # not read: a text-only par, nothing to play or highlight
+            clips.append(Clip(f["id"], None, None))
+            continue
+        begin, end = round(audible[0], 3), round(audible[1], 3)
         if end > length:
-            if end - length > CLAMP_TOLERANCE:
-                problems.append(Problem(shown, 0, "E-EPUB-003",
-                                        f"fragment {f['id']} ends at {end:.3f} s, after the EPUB audio "
-                                        f"({length:.3f} s): rebuild the audio"))
-                return []
             end = _floor_ms(length)
         if end <= begin:
             problems.append(Problem(shown, 0, "E-EPUB-004", f"fragment {f['id']} has no duration ({begin}–{end})"))
@@ -406,7 +423,11 @@ def nav_xhtml(book: Book, has_cover: bool) -> bytes:
 
 
 def smil(part: Part, overlay: Overlay) -> bytes:
-    """One <par> per sentence and heading, grouped in one <seq> per section."""
+    """One <par> per sentence and heading, grouped in one <seq> per section. A par's audio is the
+    sentence's audible clip, so unscripted speech and false starts lie in no clip (a reading system skips
+    them and highlights nothing meanwhile); a sentence the narrator did not read has a par with its
+    <text> only (Media Overlays 3.x: a par holds one text and at most one audio), which keeps it in the
+    overlay's reading order without claiming a time."""
     root = etree.Element(f"{{{SMIL_NS}}}smil", nsmap={None: SMIL_NS, "epub": EPUB_NS}, version="3.0")
     text = f"../text/{part.id}.xhtml"
     audio = f"../audio/{part.id}.mp3"
@@ -426,8 +447,9 @@ def smil(part: Part, overlay: Overlay) -> bytes:
             c = clips[s.id]
             par = etree.SubElement(seq, f"{{{SMIL_NS}}}par", {"id": f"par-{s.id}"})
             etree.SubElement(par, f"{{{SMIL_NS}}}text", {"src": f"{text}#{s.id}"})
-            etree.SubElement(par, f"{{{SMIL_NS}}}audio", {"src": audio, "clipBegin": clip_time(c.begin),
-                                                          "clipEnd": clip_time(c.end)})
+            if c.audible:
+                etree.SubElement(par, f"{{{SMIL_NS}}}audio", {"src": audio, "clipBegin": clip_time(c.begin),
+                                                              "clipEnd": clip_time(c.end)})
     return etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True)
 
 
@@ -448,6 +470,7 @@ class Facts:
     lists: bool = False
     reflections: int = 0                # parts with a "Questions for reflection" section
     front_matter_narrated: bool = False  # the cover and title page have no narration
+    unread: int = 0                     # sentences of narrated parts that the narrator did not read
 
     @property
     def overlays(self) -> bool:
@@ -455,7 +478,7 @@ class Facts:
 
     @property
     def all_text_narrated(self) -> bool:
-        return not self.text_only and self.front_matter_narrated
+        return not self.text_only and self.front_matter_narrated and not self.unread
 
 
 def a11y_metadata(book: Book, f: Facts) -> list[tuple[str, str]]:
@@ -502,6 +525,9 @@ def a11y_summary(book: Book, f: Facts) -> str:
             out.append(f"{len(f.narrated)} of the {f.parts} parts have synchronised narration (media overlays){who}: "
                        "each sentence and heading is highlighted as it is read. "
                        f"Text only, without narration: {_join_names(f.text_only)}.")
+        if f.unread:
+            out.append(f"{f.unread} {'sentence is' if f.unread == 1 else 'sentences are'} not in the narration "
+                       "and so never highlighted.")
         if not f.front_matter_narrated:
             out.append("The cover, title page and contents are not narrated.")
     else:
@@ -553,6 +579,7 @@ def build_epub(book: Book, overlays: dict[str, Overlay], cover: Path | None, out
         quotes=any(b.kind == "quote" for p in book.parts for sec in p.sections for b in sec.blocks),
         lists=any(b.kind == "list" for p in book.parts for sec in p.sections for b in sec.blocks),
         reflections=sum(1 for p in book.parts if any(sec.is_reflection for sec in p.sections)),
+        unread=sum(o.unread for o in overlays.values()),
     )
 
     eb = epub.EpubBook()
@@ -703,7 +730,9 @@ def _resolve(base: str, href: str) -> tuple[str, str]:
 
 
 def check_overlays(epub_path: Path | str) -> list[str]:
-    """Checks EPUBCheck does not make: clips inside their audio, in order, not overlapping; every text
+    """Checks EPUBCheck does not make: clips inside their audio, in order, not overlapping (gaps between
+    clips are fine: speech that is not the text is played by no clip); every par has one text, and one
+    audio or none (a sentence not in the narration), and the overlay has some audio; every text
     reference resolves to an element; every sentence of a narrated document is in its overlay (in order);
     media:duration per overlay equals its clips and the total equals the sum (within 1 s); the active class
     has a CSS rule. Returns one line per problem."""
@@ -753,12 +782,19 @@ def check_overlays(epub_path: Path | str) -> list[str]:
             clip_sum = 0.0
             prev: dict[str, float] = {}
             referenced: dict[str, list[str]] = {}
+            audible = 0
             for par in pars:
-                text = par.find(f"{{{SMIL_NS}}}text")
-                audio = par.find(f"{{{SMIL_NS}}}audio")
+                texts = par.findall(f"{{{SMIL_NS}}}text")
+                audios = par.findall(f"{{{SMIL_NS}}}audio")
+                text = texts[0] if texts else None
+                audio = audios[0] if audios else None
                 label = par.get("id") or (text.get("src") if text is not None else "?")
-                if text is None or audio is None:
-                    problems.append(f"{smil_path}: par {label} lacks a text or an audio element")
+                if text is None:
+                    problems.append(f"{smil_path}: par {label} lacks a text element")
+                    continue
+                if len(texts) > 1 or len(audios) > 1:
+                    problems.append(f"{smil_path}: par {label} has {len(texts)} text and {len(audios)} audio "
+                                    "elements (one text, at most one audio)")
                     continue
                 doc, frag = _resolve(smil_path, text.get("src", ""))
                 ids = ids_of(doc)
@@ -768,6 +804,9 @@ def check_overlays(epub_path: Path | str) -> list[str]:
                     problems.append(f"{smil_path}: par {label}: text src {text.get('src')} resolves to no element id")
                 else:
                     referenced.setdefault(doc, []).append(frag)
+                if audio is None:
+                    continue             # a text-only par: a sentence not in the narration
+                audible += 1
                 apath, _ = _resolve(smil_path, audio.get("src", ""))
                 try:
                     b = parse_clock(audio.get("clipBegin", "0"))
@@ -793,6 +832,8 @@ def check_overlays(epub_path: Path | str) -> list[str]:
                                     f"clip ends ({prev[apath]:.3f}s): out of order or overlapping")
                 prev[apath] = max(prev.get(apath, 0.0), e)
                 clip_sum += max(0.0, e - b)
+            if pars and not audible:
+                problems.append(f"{smil_path}: no par has audio (an overlay with nothing to play)")
             # every sentence of the narrated document is in its overlay, in reading order
             for doc, smil_ref in overlay_of.items():
                 if smil_ref != smil_id:

@@ -3,8 +3,11 @@
 Readers get UK large-print typography (UKAAF, RNIB) and WCAG 2.2 structure from the stylesheet in
 ``pipeline/static/largeprint.css``; the pages are written by jinja2 (autoescaped) from the templates
 ``pipeline/templates/web-*.html``. Every spoken element (title, subtitle, headings, sentences) is a
-``<span id="SENTENCE_ID" data-begin data-end>`` timed by the part's sync map (``build/sync/ID.json``),
-so ``pipeline/static/readalong.js`` can highlight the sentence being read and play from any sentence.
+``<span id="SENTENCE_ID" data-begin data-end>`` timed by its audible clip in the part's sync map
+(``build/sync/ID.json``, ``syncmap.audible_clips``: without the unscripted speech or false starts its
+span holds), so ``pipeline/static/readalong.js`` can highlight the sentence being read and play from any
+sentence. A sentence the narrator did not read has no times (``class="s unread"``, followed by a short
+note saying so): it is never highlighted and nothing plays from it.
 Without scripting the page still reads, and the ``<audio controls>`` player still plays.
 
 Safety: no inline script or style (a Content-Security-Policy meta tag forbids both), every link is
@@ -40,8 +43,9 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self';
 class SentenceView:
     id: str
     segments: tuple[tuple[str, bool], ...]   # (text, strong) runs
-    begin: str | None                        # seconds, "12.340", from the sync map
+    begin: str | None                        # seconds, "12.340": the sentence's audible clip in the sync map
     end: str | None
+    unread: bool = False                     # in a narrated part, but not in the narration (skipped)
 
 
 @dataclass(frozen=True)
@@ -106,11 +110,15 @@ def format_duration(seconds: float) -> tuple[str, str]:
     return (" ".join(words) or "0 seconds"), (iso if iso != "PT" else "PT0S")
 
 
-def _times(part, sync_dir: Path) -> tuple[dict[str, tuple[float, float]], float | None]:
-    """Sentence id -> (begin, end) from the part's sync map, checked against the text."""
+Times = dict[str, tuple[float, float] | None]
+
+
+def _times(part, sync_dir: Path) -> tuple[Times, float | None]:
+    """Sentence id -> its audible clip (begin, end) from the part's sync map, checked against the text;
+    None for a sentence the narrator did not read. Empty for a part that is not narrated."""
     if not part.narrated:
         return {}, None
-    from .syncmap import mismatch, read_syncmap
+    from .syncmap import audible_clips, mismatch, read_syncmap
 
     path = sync_dir / f"{part.id}.json"
     sync = read_syncmap(path)
@@ -118,16 +126,17 @@ def _times(part, sync_dir: Path) -> tuple[dict[str, tuple[float, float]], float 
     if detail:
         raise InputError(Problem(display_path(path), 0, "E-WEB-001",
                                  f"sync map does not match {display_path(part.source)}: {detail} (re-run align)"))
-    return {f["id"]: (float(f["begin"]), float(f["end"])) for f in sync.fragments}, float(sync.duration)
+    return {f["id"]: clip for f, clip in zip(sync.fragments, audible_clips(sync))}, float(sync.duration)
 
 
-def _sentence(s, times: dict[str, tuple[float, float]]) -> SentenceView:
+def _sentence(s, times: Times) -> SentenceView:
     t = times.get(s.id)
     return SentenceView(id=s.id, segments=segments(s.text, s.strong),
-                        begin=f"{t[0]:.3f}" if t else None, end=f"{t[1]:.3f}" if t else None)
+                        begin=f"{t[0]:.3f}" if t else None, end=f"{t[1]:.3f}" if t else None,
+                        unread=s.id in times and t is None)
 
 
-def part_views(book, sync_dir: Path) -> tuple[list[PartView], dict[str, dict[str, tuple[float, float]]]]:
+def part_views(book, sync_dir: Path) -> tuple[list[PartView], dict[str, Times]]:
     """Every part's view and timings; the problems of every sync map are reported together."""
     views, timings, problems = [], {}, []
     for n, part in enumerate(book.parts, 1):
@@ -147,7 +156,7 @@ def part_views(book, sync_dir: Path) -> tuple[list[PartView], dict[str, dict[str
     return views, timings
 
 
-def story_sections(part, times: dict[str, tuple[float, float]]) -> tuple[SectionView, ...]:
+def story_sections(part, times: Times) -> tuple[SectionView, ...]:
     out = []
     for i, sec in enumerate(part.sections):
         blocks = tuple(BlockView(kind=b.kind, ordered=b.ordered,
@@ -192,7 +201,7 @@ def render_index(book, parts: list[PartView], env=None) -> str:
         **_common(book, ""), parts=parts, epub=f"{book.id}.epub", feed="podcast.xml")
 
 
-def render_story(book, parts: list[PartView], index: int, times: dict[str, tuple[float, float]], env=None) -> str:
+def render_story(book, parts: list[PartView], index: int, times: Times, env=None) -> str:
     env = env or environment()
     part = book.parts[index]
     view = parts[index]

@@ -32,7 +32,7 @@ import pytest
 from pipeline.largeprint import build_site, format_duration, segments
 from pipeline.problems import InputError
 from pipeline.sources import load_book
-from pipeline.syncmap import SyncMap, read_syncmap, write_syncmap
+from pipeline.syncmap import SyncMap, audible_clips, read_syncmap, write_syncmap
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "build" / "site"
@@ -337,10 +337,11 @@ def test_real_pages_structure(site, book):
         page = Page((site / "stories" / f"{part.id}.html").read_text(encoding="utf-8"))
         assert f"{part.title} (part {n} of {len(book.parts)})" in page.title
         assert [s["id"] for s in page.spans] == [s.id for s in part.sentences()]
-        if part.narrated:
-            frags = read_syncmap(SYNC / f"{part.id}.json").fragments
-            assert [(float(s["data-begin"]), float(s["data-end"])) for s in page.spans] == \
-                [(round(f["begin"], 3), round(f["end"], 3)) for f in frags]
+        if part.narrated:   # each sentence's audible clip; none for a sentence the narrator did not read
+            clips = audible_clips(read_syncmap(SYNC / f"{part.id}.json"))
+            assert [(float(s["data-begin"]), float(s["data-end"])) if "data-begin" in s else None
+                    for s in page.spans] == [(round(c[0], 3), round(c[1], 3)) if c else None for c in clips]
+            assert all(("unread" in s["class"].split()) == (c is None) for s, c in zip(page.spans, clips))
     epub = site / f"{book.id}.epub"
     if epub.exists():   # the same sentence ids as the EPUB's spans (when the EPUB has been built)
         import zipfile
@@ -480,9 +481,19 @@ def run_axe(page) -> dict:
     }""", AXE_TAGS)
 
 
+def timed(part_id: str) -> list[dict]:
+    """The part's sentences that are in the narration, each with its audible clip (what the page times)."""
+    sync = read_syncmap(SYNC / f"{part_id}.json")
+    return [{"id": f["id"], "begin": c[0], "end": c[1]} for f, c in zip(sync.fragments, audible_clips(sync)) if c]
+
+
 def highlight_at(page, t: float) -> None:
-    """Seek the (paused) narration so that a sentence is highlighted (axe then checks its contrast too)."""
+    """Seek the (paused) narration so that a sentence is highlighted (axe then checks its contrast too): to
+    ``t``, or just inside the next clip when ``t`` falls where no sentence is read."""
     page.evaluate("""(t) => new Promise((done) => {
+        const clip = [...document.querySelectorAll('.s[data-begin]')].map(e => [+e.dataset.begin, +e.dataset.end])
+            .find(([b, e]) => e > t + 0.05);
+        if (clip && t < clip[0]) t = clip[0] + Math.min(0.1, (clip[1] - clip[0]) / 2);
         const a = document.getElementById('narration');
         if (!a) return done();
         const go = () => { a.addEventListener('seeked', () => done(), {once: true}); a.currentTime = t; };
@@ -619,16 +630,17 @@ def test_typography_and_measure(browser, server, book):
     print("\nlongest line, column width in '0's:", json.dumps(measured))
 
 
-def sentence_at(frags: list[dict], t: float) -> str:
-    for f in frags:
+def sentence_at(clips: list[dict], t: float) -> str | None:
+    """The sentence whose audible clip holds ``t`` (None where no sentence is read)."""
+    for f in clips:
         if f["begin"] <= t < f["end"]:
             return f["id"]
-    return frags[-1]["id"]
+    return None
 
 
 def test_readalong_highlight_click_keyboard(browser, server, book):
     part = max(book.narrated_parts, key=lambda p: len(p.sentences()))
-    frags = read_syncmap(SYNC / f"{part.id}.json").fragments
+    frags = timed(part.id)
     ctx, page = new_page(browser, width=1280, height=900)
     try:
         watch = Watch(page)
@@ -665,7 +677,7 @@ def test_readalong_highlight_click_keyboard(browser, server, book):
         t0 = page.evaluate("document.getElementById('narration').currentTime")
         page.wait_for_timeout(600)
         t1, cur = page.evaluate("""() => [document.getElementById('narration').currentTime,
-                                          document.querySelector('.s.current').id]""")
+                                          (document.querySelector('.s.current') || {}).id || null]""")
         assert t1 > t0 + 0.3, (t0, t1)
         assert cur in (sentence_at(frags, t1), sentence_at(frags, t1 - 0.25)), (t1, cur)
         # clicking a sentence seeks to its begin (and plays from it)
@@ -718,7 +730,7 @@ Element.prototype.scrollIntoView = function (opts) { window.__scrolls.push(opts)
 @pytest.mark.parametrize("motion", ["reduce", "no-preference"])
 def test_scroll_respects_reduced_motion(browser, server, book, motion):
     part = book.narrated_parts[0]
-    frags = read_syncmap(SYNC / f"{part.id}.json").fragments
+    frags = timed(part.id)
     ctx, page = new_page(browser, width=1280, height=700, reduced_motion=motion)
     try:
         page.add_init_script(SCROLL_SPY)
@@ -761,7 +773,7 @@ def expected_order(page) -> list[str]:
 
 def test_arrow_keys_move_between_sentences_and_enter_plays(browser, server, book):
     part = book.narrated_parts[0]
-    ids = [s.id for s in part.sentences()]
+    ids = [f["id"] for f in timed(part.id)]   # the sentences in the narration (the arrow keys skip the others)
     ctx, page = new_page(browser, width=1280, height=900)
     try:
         page.goto(server + f"stories/{part.id}.html", wait_until="load")
@@ -891,7 +903,7 @@ def test_file_url_page_works(browser, site, book):
 def test_screenshots(browser, server, book):
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     part = book.part("switchback") if any(p.id == "switchback" for p in book.parts) else book.narrated_parts[0]
-    frags = read_syncmap(SYNC / f"{part.id}.json").fragments
+    frags = timed(part.id)
     shots = []
     for scheme in ("light", "dark"):
         for width, height in ((1280, 900), (320, 640)):

@@ -1,8 +1,12 @@
 /* Case Maker Press: read-along for the large-print web edition.
-   Every spoken element is <span class="s" id="SENTENCE_ID" data-begin data-end> with times from the
-   sync map. While the narration plays, the sentence being read gets class "current" and
-   aria-current="true" (not a live region: screen readers are not interrupted) and is scrolled into
-   view, smoothly unless the reader prefers reduced motion. With read-along on, every sentence can be
+   Every spoken element is <span class="s" id="SENTENCE_ID" data-begin data-end> with the times of its
+   audible clip in the sync map: the stretch of the narration that really is that sentence. Clips are in
+   order and never overlap, but there can be gaps between them (unscripted speech, a false start), and
+   a sentence the narrator did not read has no times at all (class "unread"): it is not part of the
+   read-along, is never highlighted and cannot be played from. While the narration plays inside a
+   clip, that sentence gets class "current" and aria-current="true" (not a live region: screen readers
+   are not interrupted) and is scrolled into view, smoothly unless the reader prefers reduced motion;
+   in a gap nothing is highlighted. With read-along on, every timed sentence can be
    clicked to play from it; for the keyboard the text is one stop in the tab order (a roving tabindex:
    the sentence being read, or the last one visited), the arrow keys move from sentence to sentence,
    Home and End go to the first and last, and Enter or Space plays from the focused one. With it off,
@@ -35,13 +39,11 @@
   }));
   var frame = 0;
 
-  /* the last sentence that has begun at time t (fragments are contiguous and in order) */
+  /* the sentence whose clip holds time t, or -1 (before the first, in a gap, after the last): the
+     last clip that has begun at t (clips are in order and do not overlap), if it has not ended */
   function indexAt(t) {
     if (!(t >= begins[0])) {
       return -1;
-    }
-    if (t >= ends[ends.length - 1]) {
-      return spans.length - 1;
     }
     var lo = 0;
     var hi = spans.length - 1;
@@ -53,7 +55,7 @@
         hi = mid - 1;
       }
     }
-    return lo;
+    return t < ends[lo] ? lo : -1;
   }
 
   function inView(el) {
