@@ -11,7 +11,10 @@ there, with the same plantings made from real audio), and the 11 demo recordings
 items (levelled like bench/align.py does, aligned against the part's Markdown, truth from bench/truth/).
 Generated items are cached under build/bench-deviations/ (keyed by a hash of the generator's settings),
 so a second run only aligns. Each item is aligned by `python -m pipeline align AUDIO TEXT -o SYNC.json`,
---jobs at a time. A sync map without a "deviations" key reports none.
+--jobs at a time. A sync map without a "deviations" key reports none. The aligner run is the checkout's
+own pipeline/, which others may be editing while the bench runs: for figures of one fixed version, run
+a commit's aligner with --code, e.g.
+    git archive HEAD pipeline | tar -x -C /tmp/aligner-HEAD && .venv/bin/python bench/deviations.py --code /tmp/aligner-HEAD
 
 Matching rule. A report (an entry of the sync map's "deviations") matches a planted deviation when
   - it names the same fragment, or
