@@ -891,19 +891,26 @@ def _deviations(al: "Alignment", narr: Narration, times: np.ndarray, expected: n
     onset = np.round(times[:-1] / HOP).astype(int)
     onset[0] = int(al.onsets[0])      # the first fragment's span starts at the file's start, its speech later
 
-    def take(k: int, a: int) -> np.ndarray:
-        """The narration's speech from fragment k's onset on (frames 10 ms), at most ``a`` speech frames."""
+    def take(k: int, limit: int, until: int) -> np.ndarray:
+        """The narration's speech from fragment k's onset on (frames of 10 ms), at most ``limit`` speech
+        frames and never past frame ``until`` (the fragment's own span: not the held speech itself)."""
         j0 = int(onset[k])
-        j1 = min(len(voiced), j0 + 3 * a + 100)
-        return narr.ceps[j0:j1][voiced[j0:j1]][:a]
+        j1 = max(j0, min(len(voiced), j0 + 3 * limit + 100, until))
+        return narr.ceps[j0:j1][voiced[j0:j1]][:limit]
 
     moved: dict[int, float] = {}
     for k, a, b in held:
         speech = narr.ceps[a:b][voiced[a:b]]
         want = int(len(speech) * 1.6) + 10
         near = [j for j in range(k - 3, k + 4) if 0 <= j < n]
-        takes = {j: _decimate(take(j, want if j != k - 1 else max(want, int(expected[j] / HOP) + 10)), FINE)
-                 for j in near}
+        takes = {}
+        for j in near:
+            until = int(onset[j + 1]) if j + 1 < n else len(voiced)
+            if j == k - 1:
+                until = min(until, a)
+            if j < k and until > a:
+                until = a
+            takes[j] = _decimate(take(j, want, until), FINE)
         kind, conf, repeat = classify_held(_decimate(speech, FINE), takes, k)
         if kind == "retake" and repeat and k - 1 >= 1 and k - 1 not in fixed:
             # the sentence before, read again: it maps to this, its last take; the first take is the retake

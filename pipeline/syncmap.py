@@ -41,10 +41,15 @@ def audible_clips(sync: SyncMap) -> list[tuple[float, float] | None]:
     """Per fragment, the stretch of audio that really is its narration, for every edition's read-along:
     None for a skipped fragment (nothing to play, no cue, no highlight); otherwise its span without the
     unscripted speech or false start (``extra``/``retake`` deviations) that the contiguous fragment
-    list folds into it: speech after the fragment's own cuts its clip short, speech at its very start
-    (only before the first sentence) moves its clip's start past it."""
+    list folds into it.
+
+    Such speech lies inside the span of the fragment before the sentence it names (the fragment's own
+    speech comes first, so the clip ends where the unscripted speech begins), except before the first
+    sentence, where it lies inside the first fragment's own span and names it (the clip starts after
+    it), and after the last sentence, where it names the last fragment and follows its speech."""
     clips: list[tuple[float, float] | None] = []
-    spans = sorted((float(d["begin"]), float(d["end"])) for d in sync.deviations
+    last = sync.fragments[-1]["id"] if sync.fragments else None
+    spans = sorted((float(d["begin"]), float(d["end"]), d["fragment"]) for d in sync.deviations
                    if d.get("kind") in ("extra", "retake") and float(d["end"]) > float(d["begin"]))
     skipped = {d["fragment"] for d in sync.deviations if d.get("kind") == "skip"}
     for f in sync.fragments:
@@ -52,10 +57,11 @@ def audible_clips(sync: SyncMap) -> list[tuple[float, float] | None]:
         if e <= b or f["id"] in skipped:
             clips.append(None)
             continue
-        for sb, se in spans:
+        for sb, se, names in spans:
             if se <= b or sb >= e:
                 continue
-            if sb <= b + 0.05:
+            before = names == f["id"] and (f["id"] != last or len(sync.fragments) == 1)
+            if before:
                 b = max(b, min(se, e))
             else:
                 e = min(e, sb)

@@ -158,8 +158,6 @@ def test_webvtt_has_no_cue_for_a_sentence_not_read_and_none_over_unscripted_spee
     assert "The third sentence is never read." not in vtt and "A second section" not in vtt
 
 
-@pytest.mark.xfail(strict=True, reason="syncmap.audible_clips takes chatter that starts more than 0.05 s into "
-                   "the first fragment for speech after the sentence (cuts the clip to 0-0.5 s)")
 def test_a_head_extra_after_the_leading_silence_is_not_the_first_clip():
     """What the aligner writes for chatter before the first sentence: the first fragment starts at 0 (the
     head of the master, about 0.5 s of silence) and the chatter where the speech starts; the deviation
@@ -170,6 +168,11 @@ def test_a_head_extra_after_the_leading_silence_is_not_the_first_clip():
                    deviations=[{"kind": "extra", "begin": 0.5, "end": 3.0, "fragment": "x-s0001",
                                 "text": "One.", "confidence": 0.8}])
     assert audible_clips(sync) == [(3.0, 6.0), (6.0, 9.0)]
+    # speech after the last sentence names the last fragment and follows its speech
+    tail = SyncMap(part="x", audio="x.flac", duration=9.0, fragments=frags, chapters=[],
+                   deviations=[{"kind": "extra", "begin": 7.5, "end": 8.5, "fragment": "x-s0002",
+                                "text": "Two.", "confidence": 0.8}])
+    assert audible_clips(tail) == [(0.0, 6.0), (6.0, 7.5)]
 
 
 # ============================================================================ the EPUB
