@@ -51,11 +51,12 @@ build build/report output:
 # ---------------------------------------------------------------------------- the parts
 
 # The generated list of parts and their recordings (PARTS, NARRATED, TEXT_id, REC_id, LABELS_id), and
-# build/order.txt, the reading order, rewritten only when it changes (track numbers depend on it).
+# build/order.txt, the reading order, rewritten only when it changes (track numbers depend on it), and
+# build/language.txt, the book's language, likewise (the aligner's reference voice depends on it).
 # (A label file that appears beside a recording is picked up: its part gains LABELS_id.)
 build/parts.mk: $(TEXT_FILES) $(RECORDING_FILES) $(wildcard recordings/*.labels.txt) $(MODEL_CODE) | $(VENV_OK) build
 	$(PIPELINE) parts-mk texts --recordings recordings --order build/order.txt -o $@
-build/order.txt: build/parts.mk
+build/order.txt build/language.txt: build/parts.mk
 	@:
 
 NEEDS_PARTS := $(if $(MAKECMDGOALS),$(filter-out help clean distclean venv preview demo-recordings,$(MAKECMDGOALS)),)
@@ -75,7 +76,8 @@ build/sources.ok: $(TEXT_FILES) $(RECORDING_FILES) $(MODEL_CODE) | $(VENV_OK) bu
 SITE := build/site
 
 AUDIO_CODE := pipeline/audio.py pipeline/ffmpeg.py pipeline/fsutil.py $(MODEL_CODE)
-ALIGN_CODE := pipeline/align.py pipeline/dtw.py pipeline/syncmap.py pipeline/ffmpeg.py $(MODEL_CODE)
+ALIGN_CODE := pipeline/align.py pipeline/dtw.py pipeline/deviations.py pipeline/normalise.py pipeline/syncmap.py \
+              pipeline/ffmpeg.py $(MODEL_CODE)
 SYNC_CODE := pipeline/syncmap.py pipeline/fsutil.py pipeline/cli.py pipeline/problems.py
 
 # One decode: the trimmed, normalised, limited master; the untagged podcast MP3; the EPUB audio. Then
@@ -97,8 +99,9 @@ build/labels/%.txt: build/labels/%.stamp
 # The timeline: every sentence and heading of the part, timed in the master; and, from the same decode,
 # the waveform's envelope for the report's picture.
 build/sync/%.json build/waveform/%.npy: build/master/%.flac $$(TEXT_$$*) $$(if $$(LABELS_$$*),build/labels/$$*.txt) \
-		build/audio/%.json $(ALIGN_CODE)
-	$(PIPELINE) align build/master/$*.flac $(TEXT_$*) -o build/sync/$*.json --waveform build/waveform/$*.npy \
+		build/audio/%.json build/language.txt $(ALIGN_CODE)
+	$(PIPELINE) align build/master/$*.flac $(TEXT_$*) --language $(LANGUAGE) -o build/sync/$*.json \
+		--waveform build/waveform/$*.npy \
 		$(if $(LABELS_$*),--labels $(LABELS_$*) --audio-report build/audio/$*.json)
 
 build/cover.png: texts/book.toml $(wildcard texts/*.png texts/*.jpg) pipeline/cover.py $(MODEL_CODE) | build

@@ -32,6 +32,7 @@ import numpy as np
 
 from .deviations import Deviation, classify_held, held_stretches, skipped_fragments
 from .ffmpeg import BASE_ARGS, ffmpeg_exe, probe
+from .normalise import UnknownLanguage, espeak_voice, speakable
 from .fsutil import atomic_path
 from .problems import InputError, Problem, display_path
 from .syncmap import SyncMap, write_syncmap
@@ -64,65 +65,6 @@ class Chapter:
     id: str
     title: str
     first_fragment: int
-
-
-# ---------------------------------------------------------------------------- text normalisation
-
-_ONES = "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen " \
-        "sixteen seventeen eighteen nineteen".split()
-_TENS = "_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()
-
-
-def number_words(n: int) -> str:
-    if n < 20:
-        return _ONES[n]
-    if n < 100:
-        return _TENS[n // 10] + ("" if n % 10 == 0 else " " + _ONES[n % 10])
-    if n < 1000:
-        rest = n % 100
-        return _ONES[n // 100] + " hundred" + ("" if rest == 0 else " and " + number_words(rest))
-    for size, name in ((10**9, "billion"), (10**6, "million"), (1000, "thousand")):
-        if n >= size:
-            rest = n % size
-            head = number_words(n // size) + " " + name
-            if rest == 0:
-                return head
-            return head + (" and " if rest < 100 else " ") + number_words(rest)
-    return str(n)
-
-
-def _year(n: int) -> str:
-    if 2000 <= n <= 2009:
-        return number_words(n)
-    if 1100 <= n <= 2099 and n % 100 != 0:
-        return number_words(n // 100) + " " + (("oh " + _ONES[n % 100]) if n % 100 < 10 else number_words(n % 100))
-    return number_words(n)
-
-
-def _num(s: str) -> str:
-    s = s.replace(",", "")
-    if "." in s:
-        whole, frac = s.split(".", 1)
-        return number_words(int(whole or 0)) + " point " + " ".join(_ONES[int(c)] for c in frac if c.isdigit())
-    return number_words(int(s))
-
-
-_SCALE = {"k": "thousand", "m": "million", "bn": "billion", "b": "billion"}
-_CURRENCY = {"£": "pounds", "$": "dollars", "€": "euros"}
-
-
-def speakable(text: str) -> str:
-    """Numbers and symbols as a British narrator reads them ("8%" -> "eight per cent")."""
-    t = text.replace("&", " and ").replace("–", " to ").replace("—", ", ")
-    t = re.sub(r"([£$€])(\d[\d,]*(?:\.\d+)?)\s*(bn|m|k|b)?\b",
-               lambda m: f"{_num(m.group(2))} {_SCALE.get((m.group(3) or '').lower(), '')} {_CURRENCY[m.group(1)]}", t)
-    t = re.sub(r"(\d[\d,]*(?:\.\d+)?)\s*%", lambda m: _num(m.group(1)) + " per cent", t)
-    t = re.sub(r"\b(\d{4})s\b", lambda m: _year(int(m.group(1))) + "s", t)
-    t = re.sub(r"\b(1[1-9]\d\d|20\d\d)\b", lambda m: _year(int(m.group(1))), t)
-    t = re.sub(r"\b(\d+)(st|nd|rd|th)\b", lambda m: number_words(int(m.group(1))) + "th", t)
-    t = re.sub(r"\d[\d,]*(?:\.\d+)?", lambda m: _num(m.group(0)), t)
-    t = t.replace("/", " ")
-    return " ".join(t.split())
 
 
 # ---------------------------------------------------------------------------- the reference voice
@@ -425,12 +367,12 @@ class Reference:
     heading: np.ndarray | None = None   # per fragment, whether it is a title or heading
 
 
-def synthesise(fragments: list[Fragment], batch_s: float = 60.0) -> Reference:
+def synthesise(fragments: list[Fragment], batch_s: float = 60.0, language: str = "en") -> Reference:
     """Speak every fragment with the reference voice; features of each fragment's trimmed speech.
 
     Trimmed fragments are laid end to end, frame-aligned (no frame straddles two fragments), and
     analysed a batch of about a minute at a time, so only features are kept, never hours of audio."""
-    tts = Espeak.get()
+    tts = Espeak.get(voice=espeak_voice(language))
     mf = MFCC(tts.sample_rate)
     feats: list[np.ndarray] = []
     energies: list[np.ndarray] = []
@@ -459,7 +401,7 @@ def synthesise(fragments: list[Fragment], batch_s: float = 60.0) -> Reference:
         batch, batch_len = [], 0
 
     for f in fragments:
-        x = _trim(tts.say(speakable(f.text)), tts.sample_rate)
+        x = _trim(tts.say(speakable(f.text, language)), tts.sample_rate)
         n = 0 if len(x) < mf.win else 1 + (len(x) - mf.win) // mf.hop
         batch.append((x, n))
         batch_len += len(x)
@@ -566,7 +508,7 @@ SKIP_PENALTY_S = 0.2
 MIN_REF_PAUSE = 2 * COARSE   # every pause of the reference has a whole row at the coarse level
 
 
-GARBAGE_QUANTILE = 0.25
+GARBAGE_QUANTILE = 0.3
 SKIP_ROW = 0.3
 
 
@@ -763,6 +705,18 @@ def confidence(costs: np.ndarray, snapped: np.ndarray, heard: np.ndarray, expect
 # ---------------------------------------------------------------------------- inputs
 
 
+def book_language(part_file: Path) -> str | None:
+    """The ``language`` of the book.toml beside a part's Markdown file, if there is one."""
+    import tomllib
+
+    toml = part_file.parent / "book.toml"
+    try:
+        value = tomllib.loads(toml.read_text(encoding="utf-8")).get("language")
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return None
+    return value if isinstance(value, str) and value else None
+
+
 def read_fragments(text: Path) -> tuple[list[Fragment], list[Chapter], str]:
     """A part's Markdown (sentences and headings, with chapters) or plain text, one fragment per line."""
     raw = text.read_bytes()
@@ -822,18 +776,26 @@ def read_labels(path: Path, fragments: list[Fragment]) -> dict[int, float]:
 
 
 def align(audio: Path, text: Path, labels: Path | None = None, labels_offset: float = 0.0,
-          waveform: Path | None = None) -> SyncMap:
+          waveform: Path | None = None, language: str | None = None) -> SyncMap:
     """The sync map of ``audio`` against ``text``; with ``waveform``, also the audio's envelope (min and
-    max sample per 10 ms, int16, as .npy) for the release report's picture, read from the same decode."""
+    max sample per 10 ms, int16, as .npy) for the release report's picture, read from the same decode.
+    ``language`` (BCP 47) chooses the reference voice and how numbers are read; by default the book's
+    (book.toml beside a part's Markdown), else English."""
     probe(audio)
     fragments, chapters, part_id = read_fragments(text)
+    language = language or (book_language(text) if text.suffix == ".md" else None) or "en"
+    try:
+        espeak_voice(language)
+    except UnknownLanguage as e:
+        raise InputError(Problem(display_path(text), 0, "E-LANG-001",
+                                 f"no reference voice for language {language!r}: {e}")) from None
     narr = narration_features(audio)
     if waveform is not None:
         with atomic_path(waveform, suffix=".npy") as tmp:
             with open(tmp, "wb") as f:
                 np.save(f, narr.envelope if narr.envelope is not None else np.zeros((0, 2), np.int16))
     voiced, duration = narr.voiced, narr.duration
-    ref = synthesise(fragments)
+    ref = synthesise(fragments, language=language)
     fixed = read_labels(labels, fragments) if labels else {}
     anchors = {k: int(round((t - labels_offset) / HOP)) for k, t in fixed.items() if 0 < k}
     al = align_features(ref, narr, anchors)
@@ -952,7 +914,8 @@ def cmd_align(args: argparse.Namespace) -> int:
         import json
 
         offset = float(json.loads(args.audio_report.read_text(encoding="utf-8"))["plan"]["trim_start"])
-    sync = align(args.audio, args.text, args.labels, labels_offset=offset, waveform=args.waveform)
+    sync = align(args.audio, args.text, args.labels, labels_offset=offset, waveform=args.waveform,
+                 language=args.language)
     write_syncmap(args.output, sync)
     low = sorted(sync.fragments, key=lambda f: f["confidence"])[:1]
     if args.verbose:
@@ -970,6 +933,9 @@ def register(add) -> None:
                        help="seconds to subtract from label times (the head trimmed off the recording)")
         p.add_argument("--audio-report", type=Path, default=None,
                        help="the master stage's report: take the labels offset from its trim")
+        p.add_argument("--language", default=None,
+                       help="BCP 47 tag of the narration's language (reference voice, numbers); default: the "
+                            "book's language for a part, English for plain text")
         p.add_argument("-o", "--output", type=Path, required=True, help="the sync map JSON")
         p.add_argument("--waveform", type=Path, default=None,
                        help="also write the audio's envelope (min/max per 10 ms, .npy) for the report's timeline")
@@ -977,4 +943,4 @@ def register(add) -> None:
     add("align", "align a narration to its sentences and headings: write the sync map", setup, cmd_align)
 
 
-__all__ = ["align", "speakable", "number_words"]
+__all__ = ["align", "speakable"]
