@@ -60,6 +60,7 @@ build/order.txt build/language.txt: build/parts.mk
 	@:
 
 NEEDS_PARTS := $(if $(MAKECMDGOALS),$(filter-out help clean distclean venv preview demo-recordings,$(MAKECMDGOALS)),)
+CUT_RETAKES :=
 ifneq ($(NEEDS_PARTS),)
 include build/parts.mk
 endif
@@ -80,6 +81,14 @@ ALIGN_CODE := pipeline/align.py pipeline/dtw.py pipeline/deviations.py pipeline/
               pipeline/ffmpeg.py $(MODEL_CODE)
 SYNC_CODE := pipeline/syncmap.py pipeline/fsutil.py pipeline/cli.py pipeline/problems.py
 
+# With `[audio] cut_retakes = true` in book.toml (CUT_RETAKES in build/parts.mk), the aligner times the
+# uncut master into build/sync-aligned/ (and its envelope into build/waveform-aligned/), and the cut stage
+# below makes what the rest of the graph consumes: build/sync/, build/encoded/, build/epub-audio/,
+# build/loudness/ and build/waveform/. Without it, the graph is the plain one.
+ALIGNED := $(if $(CUT_RETAKES),build/sync-aligned,build/sync)
+ENVELOPE := $(if $(CUT_RETAKES),build/waveform-aligned,build/waveform)
+
+ifeq ($(CUT_RETAKES),)
 # One decode: the trimmed, normalised, limited master; the untagged podcast MP3; the EPUB audio. Then
 # the independent meter (ffmpeg ebur128) on the podcast MP3 as written, beside the other parts' work;
 # the release check trusts it for the tagged copy, whose audio bytes are the same.
@@ -87,6 +96,25 @@ build/master/%.flac build/encoded/%.mp3 build/epub-audio/%.mp3 build/audio/%.jso
 		$$(REC_$$*) texts/book.toml $(AUDIO_CODE) | build/sources.ok
 	$(PIPELINE) master $(REC_$*) --texts texts -o build/master/$*.flac --mp3 build/encoded/$*.mp3 \
 		--epub-audio build/epub-audio/$*.mp3 --report build/audio/$*.json --loudness build/loudness/$*.json
+else
+# The master alone (the MP3s are encoded from the cut master).
+build/master/%.flac build/audio/%.json: $$(REC_$$*) texts/book.toml $(AUDIO_CODE) | build/sources.ok
+	$(PIPELINE) master $(REC_$*) --texts texts -o build/master/$*.flac --report build/audio/$*.json
+
+# The false starts cut out of the master at the middle of the pauses around them (the retakes accepted in
+# the label file kept), the podcast MP3 and the EPUB audio encoded from it with the master stage's settings
+# and measured, the timeline and the envelope shifted, the list of cuts for the proof and the report. It
+# re-encodes only when the cuts (or the master) change.
+CUT_CODE := pipeline/cut.py pipeline/audio.py pipeline/proof.py pipeline/syncmap.py pipeline/ffmpeg.py \
+            pipeline/fsutil.py $(MODEL_CODE)
+build/cut/%.flac build/cut/%.json build/sync/%.json build/encoded/%.mp3 build/epub-audio/%.mp3 \
+build/loudness/%.json build/waveform/%.npy: build/master/%.flac $(ALIGNED)/%.json $(ENVELOPE)/%.npy \
+		texts/book.toml $$(LABELS_$$*) $(CUT_CODE)
+	$(PIPELINE) cut build/master/$*.flac --sync $(ALIGNED)/$*.json --texts texts -o build/cut/$*.flac \
+		--sync-out build/sync/$*.json --cuts build/cut/$*.json --mp3 build/encoded/$*.mp3 \
+		--epub-audio build/epub-audio/$*.mp3 --loudness build/loudness/$*.json \
+		--waveform $(ENVELOPE)/$*.npy --waveform-out build/waveform/$*.npy $(if $(LABELS_$*),--accept $(LABELS_$*))
+endif
 
 # The label file's boundary labels alone (its `accept` lines dropped), rewritten only when they change, so
 # that accepting a deviation re-runs the proof, not the aligner (which skips `accept` lines itself).
@@ -98,10 +126,10 @@ build/labels/%.txt: build/labels/%.stamp
 
 # The timeline: every sentence and heading of the part, timed in the master; and, from the same decode,
 # the waveform's envelope for the report's picture.
-build/sync/%.json build/waveform/%.npy: build/master/%.flac $$(TEXT_$$*) $$(if $$(LABELS_$$*),build/labels/$$*.txt) \
+$(ALIGNED)/%.json $(ENVELOPE)/%.npy: build/master/%.flac $$(TEXT_$$*) $$(if $$(LABELS_$$*),build/labels/$$*.txt) \
 		build/audio/%.json build/language.txt $(ALIGN_CODE)
-	$(PIPELINE) align build/master/$*.flac $(TEXT_$*) --language $(LANGUAGE) -o build/sync/$*.json \
-		--waveform build/waveform/$*.npy \
+	$(PIPELINE) align build/master/$*.flac $(TEXT_$*) --language $(LANGUAGE) -o $(ALIGNED)/$*.json \
+		--waveform $(ENVELOPE)/$*.npy \
 		$(if $(LABELS_$*),--labels $(LABELS_$*) --audio-report build/audio/$*.json)
 
 build/cover.png: texts/book.toml $(wildcard texts/*.png texts/*.jpg) pipeline/cover.py $(MODEL_CODE) | build
@@ -113,11 +141,14 @@ $(SITE)/audio/%.mp3: build/encoded/%.mp3 build/sync/%.json build/cover.png build
 		--cover build/cover.png -o $@
 
 # Proofing: the deviations from the text not accepted in the part's label file, as Audacity labels over the
-# recording, and all of them with their `accepted` flags for the report and the gate.
+# recording, and all of them with their `accepted` flags for the report and the gate. (With cut retakes,
+# the list of cuts maps the cut audio's times back to the recording's.)
 PROOF_CODE := pipeline/proof.py pipeline/syncmap.py pipeline/fsutil.py pipeline/cli.py pipeline/problems.py
-build/proof/%.txt build/proof/%.json: build/sync/%.json build/audio/%.json $$(LABELS_$$*) $(PROOF_CODE)
+build/proof/%.txt build/proof/%.json: build/sync/%.json build/audio/%.json $$(LABELS_$$*) $(PROOF_CODE) \
+		$(if $(CUT_RETAKES),build/cut/%.json)
 	$(PIPELINE) proof build/sync/$*.json --audio-report build/audio/$*.json \
-		$(if $(LABELS_$*),--accept $(LABELS_$*)) -o build/proof/$*.txt --json build/proof/$*.json
+		$(if $(LABELS_$*),--accept $(LABELS_$*)) -o build/proof/$*.txt --json build/proof/$*.json \
+		$(if $(CUT_RETAKES),--cuts build/cut/$*.json)
 
 $(SITE)/transcripts/%.vtt: build/sync/%.json $(SYNC_CODE)
 	$(PIPELINE) transcript $< -o $@
@@ -177,7 +208,7 @@ build/report/epubcheck.json: $(SITE)/$(BOOK_ID).epub pipeline/epub.py | build/re
 	$(PIPELINE) check-epub $< --result $@ --report build/report/epub
 
 build/report/checked: $(SITE_OUT) $(NARRATED:%=build/loudness/%.json) $(NARRATED:%=build/waveform/%.npy) \
-		$(PROOF_OUT) build/report/axe.json \
+		$(PROOF_OUT) build/report/axe.json $(if $(CUT_RETAKES),$(NARRATED:%=build/cut/%.json)) \
 		build/report/epubcheck.json $(CHECK_CODE) | $(NODE_OK) build/report
 	$(PIPELINE) check $(SITE) --texts texts --build build --report build/report -o $@ \
 		--web-result build/report/axe.json --epubcheck-result build/report/epubcheck.json \

@@ -26,6 +26,7 @@ import math
 import os
 import re
 import shutil
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -179,55 +180,105 @@ def filter_chain(a: Analysis, p: RenderPlan, s: AudioSettings) -> str:
 
 
 BITEXACT = ["-fflags", "+bitexact", "-flags:a", "+bitexact", "-map_metadata", "-1", "-map_chapters", "-1"]
+# The EPUB's mono MP3 from a stereo stream (the same mix everywhere it is made).
+DOWNMIX = "pan=mono|c0=0.5*c0+0.5*c1"
 
 
-def render(recording: Path, master: Path, encoded: Path, epub_audio: Path, settings: AudioSettings,
+# ---------------------------------------------------------------------------- the encoders
+# One set of encoder settings for every stage that writes the delivered audio (the master stage from the
+# recording, the cut stage from the cut master): each is an ffmpeg command that reads float PCM at the
+# book's sample rate on its stdin.
+
+
+def pcm_input(settings: AudioSettings, channels: int) -> list[str]:
+    """ffmpeg's options for the raw float PCM an encoder reads (or a producer writes)."""
+    return ["-f", "f32le", "-ar", str(settings.sample_rate), "-ac", str(channels)]
+
+
+def _layout(channels: int) -> str:
+    return "mono" if channels == 1 else "stereo"
+
+
+def podcast_bitrate(settings: AudioSettings, channels: int) -> int:
+    return settings.mono_bitrate if channels == 1 else settings.stereo_bitrate
+
+
+def _mp3_options() -> list[str]:
+    return [*BITEXACT, "-c:a", "libmp3lame", "-abr", "0", "-id3v2_version", "0", "-write_id3v1", "0",
+            "-write_xing", "1", "-f", "mp3"]
+
+
+def podcast_encoder(settings: AudioSettings, channels: int, out: Path) -> list[str]:
+    """The untagged podcast MP3 (CBR, Xing/LAME header) from PCM with ``channels`` channels."""
+    return ["-v", "error", "-y", *pcm_input(settings, channels), "-channel_layout", _layout(channels), "-i", "-",
+            "-b:a", f"{podcast_bitrate(settings, channels)}k", *_mp3_options(), str(out)]
+
+
+def epub_encoder(settings: AudioSettings, out: Path) -> list[str]:
+    """The EPUB's separate mono MP3 at ``settings.epub_bitrate`` from mono PCM (mix a stereo stream with
+    :data:`DOWNMIX` first)."""
+    return ["-v", "error", "-y", *pcm_input(settings, 1), "-channel_layout", "mono", "-i", "-",
+            "-b:a", f"{settings.epub_bitrate}k", *_mp3_options(), str(out)]
+
+
+def flac_encoder(settings: AudioSettings, channels: int, out: Path) -> list[str]:
+    """A master FLAC (16-bit) from PCM with ``channels`` channels."""
+    return ["-v", "error", "-y", *pcm_input(settings, channels), "-channel_layout", _layout(channels), "-i", "-",
+            *BITEXACT, "-sample_fmt", "s16", "-c:a", "flac", "-compression_level", "0", "-f", "flac", str(out)]
+
+
+def link_or_copy(src: Path, dst: Path) -> None:
+    """``dst`` becomes the same file as ``src`` (a hard link where the file system allows one)."""
+    if dst.exists():
+        dst.unlink()
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copyfile(src, dst)
+
+
+def render(recording: Path, master: Path, encoded: Path | None, epub_audio: Path | None, settings: AudioSettings,
            report: Path | None = None) -> dict:
     """Pass 2: write the master FLAC, the untagged podcast MP3 and the EPUB MP3 from one decode. The EPUB
-    MP3 is the podcast MP3 itself unless ``settings.epub_bitrate`` asks for a separate mono encode."""
+    MP3 is the podcast MP3 itself unless ``settings.epub_bitrate`` asks for a separate mono encode. With
+    neither MP3 (``encoded`` and ``epub_audio`` None), the master alone: the cut stage encodes the MP3s from
+    the cut master (``[audio] cut_retakes``)."""
+    if (encoded is None) != (epub_audio is None):
+        raise ValueError("the podcast MP3 and the EPUB audio are written together, or neither")
     a = analyse(recording)
     p = plan(a, settings)
-    bitrate = settings.mono_bitrate if p.channels == 1 else settings.stereo_bitrate
+    bitrate = podcast_bitrate(settings, p.channels)
     chain = filter_chain(a, p, settings)
     with contextlib.ExitStack() as stack:
         tm = stack.enter_context(atomic_path(master))
-        te = stack.enter_context(atomic_path(encoded))
-        ta = stack.enter_context(atomic_path(epub_audio))
-        layout = "mono" if p.channels == 1 else "stereo"
-        rate = str(settings.sample_rate)
-        full = ["-f", "f32le", "-ar", rate, "-ac", str(p.channels)]
-        mono = ["-f", "f32le", "-ar", rate, "-ac", "1"]
-        downmix = "anull" if p.channels == 1 else "pan=mono|c0=0.5*c0+0.5*c1"
-        mp3 = [*BITEXACT, "-c:a", "libmp3lame", "-abr", "0", "-id3v2_version", "0", "-write_id3v1", "0",
-               "-write_xing", "1", "-f", "mp3"]
-        podcast = ["-v", "error", "-y", *full, "-channel_layout", layout, "-i", "-",
-                   "-b:a", f"{bitrate}k", *mp3, str(te)]
-        flac = ["-v", "error", "-y", *full, "-channel_layout", layout, "-i", "-", *BITEXACT,
-                "-sample_fmt", "s16", "-c:a", "flac", "-compression_level", "0", "-f", "flac", str(tm)]
-        if settings.epub_bitrate:
-            # a separate, smaller mono MP3 for the EPUB
-            run_fanout(
-                ["-v", "error", "-i", str(recording), "-filter_complex",
-                 f"[0:a:0]{chain},asplit=3[pod][m][master];[m]{downmix}[mono]",
-                 "-map", "[pod]", *full, "pipe:1", "-map", "[mono]", *mono, "{fd1}",
-                 "-map", "[master]", *full, "{fd2}"],
-                [podcast,
-                 ["-v", "error", "-y", *mono, "-channel_layout", "mono", "-i", "-",
-                  "-b:a", f"{settings.epub_bitrate}k", *mp3, str(ta)],
-                 flac],
-                recording)
+        full = pcm_input(settings, p.channels)
+        flac = flac_encoder(settings, p.channels, tm)
+        if encoded is None:
+            # the master alone
+            run_fanout(["-v", "error", "-i", str(recording), "-filter_complex", f"[0:a:0]{chain}[master]",
+                        "-map", "[master]", *full, "pipe:1"], [flac], recording)
         else:
-            # the EPUB carries the podcast MP3 itself: one encode, the same audio in every edition
-            run_fanout(
-                ["-v", "error", "-i", str(recording), "-filter_complex", f"[0:a:0]{chain},asplit=2[pod][master]",
-                 "-map", "[pod]", *full, "pipe:1", "-map", "[master]", *full, "{fd1}"],
-                [podcast, flac],
-                recording)
-            ta.unlink()
-            try:
-                os.link(te, ta)
-            except OSError:
-                shutil.copyfile(te, ta)
+            te = stack.enter_context(atomic_path(encoded))
+            ta = stack.enter_context(atomic_path(epub_audio))
+            downmix = "anull" if p.channels == 1 else DOWNMIX
+            podcast = podcast_encoder(settings, p.channels, te)
+            if settings.epub_bitrate:
+                # a separate, smaller mono MP3 for the EPUB
+                run_fanout(
+                    ["-v", "error", "-i", str(recording), "-filter_complex",
+                     f"[0:a:0]{chain},asplit=3[pod][m][master];[m]{downmix}[mono]",
+                     "-map", "[pod]", *full, "pipe:1", "-map", "[mono]", *pcm_input(settings, 1), "{fd1}",
+                     "-map", "[master]", *full, "{fd2}"],
+                    [podcast, epub_encoder(settings, ta), flac],
+                    recording)
+            else:
+                # the EPUB carries the podcast MP3 itself: one encode, the same audio in every edition
+                run_fanout(
+                    ["-v", "error", "-i", str(recording), "-filter_complex", f"[0:a:0]{chain},asplit=2[pod][master]",
+                     "-map", "[pod]", *full, "pipe:1", "-map", "[master]", *full, "{fd1}"],
+                    [podcast, flac],
+                    recording)
+                link_or_copy(te, ta)
     facts = {"analysis": asdict(a), "plan": asdict(p), "filter": chain, "bitrate": bitrate}
     if report is not None:
         with atomic_path(report) as tr:
@@ -354,6 +405,10 @@ def cmd_master(args: argparse.Namespace) -> int:
     from .sources import load_book
 
     book = load_book(args.texts)
+    if (args.mp3 is None) != (args.epub_audio is None) or (args.loudness and args.mp3 is None):
+        print("pipeline master: error: give --mp3 and --epub-audio together, and --loudness only with them",
+              file=sys.stderr)
+        return 2
     facts = render(args.recording, args.output, args.mp3, args.epub_audio, book.audio, report=args.report)
     if args.loudness:
         write_measurement(args.mp3, args.loudness)
@@ -417,8 +472,11 @@ def register(add) -> None:
         p.add_argument("recording", type=Path, help="the narration, any common format")
         p.add_argument("--texts", type=Path, default=Path("texts"), help="texts/ (for book.toml [audio])")
         p.add_argument("-o", "--output", type=Path, required=True, help="the master FLAC")
-        p.add_argument("--mp3", type=Path, required=True, help="the untagged podcast MP3")
-        p.add_argument("--epub-audio", type=Path, required=True, help="the EPUB audio (the podcast MP3, or a mono MP3 at book.toml's epub_bitrate)")
+        p.add_argument("--mp3", type=Path, default=None,
+                       help="the untagged podcast MP3 (without it and --epub-audio, the master alone: "
+                            "with [audio] cut_retakes the cut stage encodes the MP3s)")
+        p.add_argument("--epub-audio", type=Path, default=None,
+                       help="the EPUB audio (the podcast MP3, or a mono MP3 at book.toml's epub_bitrate)")
         p.add_argument("--report", type=Path, default=None, help="write the measurements as JSON")
         p.add_argument("--loudness", type=Path, default=None,
                        help="then measure the podcast MP3 as written (ffmpeg ebur128) into this JSON")

@@ -60,6 +60,8 @@ def cmd_parts_mk(args: argparse.Namespace) -> int:
     lines.append(f"LANGUAGE := {book.language}")
     lines.append("PARTS := " + " ".join(p.id for p in book.parts))
     lines.append("NARRATED := " + " ".join(p.id for p in narrated))
+    # [audio] cut_retakes: the cut stage removes false starts between the aligner and every edition
+    lines.append(f"CUT_RETAKES := {'1' if book.audio.cut_retakes else ''}")
     for p in book.parts:
         lines.append(f"TEXT_{p.id} := {_rel(p.source)}")
     for p in narrated:
@@ -132,7 +134,8 @@ register_stage("parts-mk", "write the Makefile fragment listing the parts and th
                _setup_parts_mk, cmd_parts_mk)
 
 
-STAGE_MODULES = ("audio", "cover", "align", "syncmap", "feed", "epub", "largeprint", "checks", "report", "proof")
+STAGE_MODULES = ("audio", "cover", "align", "cut", "syncmap", "feed", "epub", "largeprint", "checks", "report",
+                 "proof")
 # Which module registers each stage, so that running one stage imports only its module (a small stage
 # such as `transcript` starts in a third of the time; make runs dozens of them). A test keeps this in step
 # with what the modules register.
@@ -140,7 +143,7 @@ STAGE_INDEX = {
     "master": "audio", "measure": "audio", "tag": "audio", "cover": "cover", "align": "align",
     "transcript": "syncmap", "chapters": "syncmap", "feed": "feed", "check-feed": "feed", "epub": "epub",
     "check-epub": "epub", "web": "largeprint", "check": "checks", "check-web": "checks", "publish": "checks", "report": "report",
-    "timeline": "report", "proof": "proof",
+    "timeline": "report", "proof": "proof", "cut": "cut",
 }
 
 

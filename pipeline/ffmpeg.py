@@ -134,3 +134,45 @@ def run_fanout(producer: list[str], consumers: list[list[str]], what: Path, code
                 p.kill()
         for e in errs:
             e.close()
+
+
+def run_encoders(consumers: list[list[str]], feed, what: Path, code: str = "E-AUDIO-004",
+                 action: str = "could not encode") -> None:
+    """Start one ffmpeg per consumer, each encoding the raw PCM on its stdin; ``feed(pipes)`` writes to their
+    stdins (a list of binary files, in the consumers' order), then they are closed and awaited. The
+    encoders run concurrently with the feeder. On failure of any, one InputError line naming ``what``; no
+    output is trusted unless every process succeeded."""
+    import tempfile
+
+    errs = [tempfile.TemporaryFile() for _ in consumers]
+    procs: list[subprocess.Popen] = []
+    try:
+        for cmd, err in zip(consumers, errs):
+            p = subprocess.Popen([ffmpeg_exe(), *BASE_ARGS, *cmd], stdin=subprocess.PIPE, stderr=err)
+            _grow_pipe(p.stdin.fileno())
+            procs.append(p)
+        broken = False
+        try:
+            feed([p.stdin for p in procs])
+        except BrokenPipeError:
+            broken = True            # an encoder died: its own error is the one to report
+        for p in procs:
+            try:
+                p.stdin.close()
+            except BrokenPipeError:
+                broken = True
+        codes = [p.wait() for p in procs]
+        for rc, err in zip(codes, errs):
+            if rc != 0:
+                err.seek(0)
+                text = err.read().decode("utf-8", "replace")
+                raise InputError(Problem(display_path(what), 0, code, f"{action}: {_last_error(text) or 'ffmpeg failed'}"))
+        if broken:
+            raise InputError(Problem(display_path(what), 0, code, f"{action}: an encoder stopped reading"))
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        for e in errs:
+            e.close()

@@ -10,6 +10,12 @@ an editor has not yet accepted, for Audacity, the release report and the release
 - ``build/proof/ID.json``: every deviation of the part with an ``accepted`` flag (times in the master's
   timeline, which is the published MP3's), for the report and the gate.
 
+With ``[audio] cut_retakes`` the sync map is the cut audio's: ``--cuts build/cut/ID.json`` (the cut stage's
+list) maps its times back to the uncut master before the head is added, so the labels still sit over the
+recording (a deviation that begins at a join begins where the cut ended; one that ends there ends where it
+began). Each cut is labelled too, ``retake FRAGMENT-ID: first words [cut]``, so an editor can listen to what
+was removed; ``accept`` before that label keeps the false start (the cut stage leaves accepted retakes).
+
 A deviation is accepted by a line in the part's label file (``recordings/ID.labels.txt``, the file that
 also fixes boundaries for the aligner) whose label is ``accept KIND FRAGMENT-ID`` (optionally followed by
 ``: a note``); its times are informational. Matching is by kind and fragment id, so an acceptance
@@ -27,7 +33,7 @@ from pathlib import Path
 
 from .fsutil import atomic_path
 from .problems import InputError, Problem, display_path
-from .syncmap import DEVIATION_KINDS, SyncMap, read_syncmap
+from .syncmap import DEVIATION_KINDS, SyncMap, read_cuts, read_syncmap, uncut_time
 
 LABEL_WORDS = 8           # words of the sentence in a label
 LABEL_CHARS = 60
@@ -125,26 +131,47 @@ def label_text(d: dict) -> str:
     return f"{d['kind']} {d['fragment']}" + (f": {words}" if words else "")
 
 
-def proof(sync: SyncMap, trim_start: float, accepted: set[tuple[str, str]]) -> list[dict]:
-    """The part's deviations in time order, each with ``accepted`` and its place in the recording."""
+def proof(sync: SyncMap, trim_start: float, accepted: set[tuple[str, str]], cuts: list[dict] | None = None
+          ) -> list[dict]:
+    """The part's deviations in time order, each with ``accepted`` and its place in the recording (through
+    ``cuts``, the cut stage's list, when the sync map is the cut audio's)."""
     texts = {f["id"]: f.get("text", "") for f in sync.fragments}
+    cuts = cuts or []
     out = []
     for d in sorted(sync.deviations, key=lambda d: (float(d["begin"]), float(d["end"]), d["fragment"], d["kind"])):
         item = {"kind": d["kind"], "begin": round(float(d["begin"]), 3), "end": round(float(d["end"]), 3),
                 "fragment": d["fragment"], "text": d.get("text") or texts.get(d["fragment"], ""),
                 "confidence": None if d.get("confidence") is None else round(float(d["confidence"]), 3)}
-        item["recording_begin"] = round(item["begin"] + trim_start, 6)
-        item["recording_end"] = round(item["end"] + trim_start, 6)
+        begin = uncut_time(item["begin"], cuts, at_join="after")
+        end = uncut_time(item["end"], cuts, at_join="before") if item["end"] > item["begin"] else begin
+        item["recording_begin"] = round(begin + trim_start, 6)
+        item["recording_end"] = round(max(end, begin) + trim_start, 6)
         item["label"] = label_text(item)
         item["accepted"] = (d["kind"], d["fragment"]) in accepted
         out.append(item)
     return out
 
 
-def audacity_labels(deviations: list[dict]) -> str:
-    """Audacity's label format, ``start<TAB>end<TAB>label``, seconds with six decimals."""
-    return "".join(f"{d['recording_begin']:.6f}\t{d['recording_end']:.6f}\t{d['label']}\n"
-                   for d in deviations if not d["accepted"])
+def proof_cuts(cuts: list[dict], trim_start: float) -> list[dict]:
+    """The cut stage's cuts with their place in the recording and a label (``retake FRAGMENT-ID: first
+    words [cut]``: with ``accept`` before it, the cut stage keeps that false start)."""
+    out = []
+    for c in cuts:
+        item = {"begin": round(c["begin"], 3), "end": round(c["end"], 3), "duration": round(c["end"] - c["begin"], 3),
+                "at": round(float(c.get("at", c["begin"])), 3), "fragment": c.get("fragment", ""),
+                "text": c.get("text", ""), "recording_begin": round(c["begin"] + trim_start, 6),
+                "recording_end": round(c["end"] + trim_start, 6)}
+        item["label"] = label_text({"kind": "retake", **item}) + " [cut]"
+        out.append(item)
+    return out
+
+
+def audacity_labels(deviations: list[dict], cuts: list[dict] = ()) -> str:
+    """Audacity's label format, ``start<TAB>end<TAB>label``, seconds with six decimals: the deviations not
+    accepted, and the cuts, in the recording's time order."""
+    rows = [d for d in deviations if not d["accepted"]] + list(cuts)
+    rows.sort(key=lambda d: (d["recording_begin"], d["recording_end"]))
+    return "".join(f"{d['recording_begin']:.6f}\t{d['recording_end']:.6f}\t{d['label']}\n" for d in rows)
 
 
 def counts(deviations: list[dict], accepted: bool = False) -> dict[str, int]:
@@ -198,21 +225,24 @@ def cmd_proof(args: argparse.Namespace) -> int:
     sync = read_syncmap(args.sync)
     trim, source = read_trim_start(args.audio_report)
     accepted = read_accepts(args.accept, {f["id"] for f in sync.fragments}) if args.accept else set()
-    deviations = proof(sync, trim, accepted)
+    cuts = read_cuts(args.cuts) if args.cuts else []
+    deviations = proof(sync, trim, accepted, cuts)
     accept_file = args.accept or (Path(source).with_name(f"{sync.part}.labels.txt") if source else None)
     data = {"part": sync.part, "trim_start": trim, "recording": source,
             "labels": display_path(args.output),
             "accept_file": display_path(accept_file) if accept_file else "",
             "deviations": deviations}
+    if args.cuts:
+        data["cuts"] = proof_cuts(cuts, trim)
     # both outputs to temporary files first, renamed into place together
     with atomic_path(args.output) as txt, atomic_path(args.json) as js:
-        txt.write_text(audacity_labels(deviations), encoding="utf-8")
+        txt.write_text(audacity_labels(deviations, data.get("cuts", [])), encoding="utf-8")
         js.write_text(json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     unaccepted = counts(deviations)
     n_open, n_acc = sum(unaccepted.values()), sum(counts(deviations, accepted=True).values())
     kinds = ", ".join(f"{v} {k}" for k, v in unaccepted.items() if v)
     print(f"proof: {sync.part}: {n_open} deviation(s) not accepted" + (f" ({kinds})" if kinds else "")
-          + f", {n_acc} accepted")
+          + f", {n_acc} accepted" + (f", {len(cuts)} cut(s) labelled" if cuts else ""))
     return 0
 
 
@@ -227,6 +257,9 @@ def register(add) -> None:
                        help="the Audacity labels of the deviations not accepted (build/proof/ID.txt)")
         p.add_argument("--json", type=Path, required=True,
                        help="every deviation with its 'accepted' flag (build/proof/ID.json)")
+        p.add_argument("--cuts", type=Path, default=None,
+                       help="the cut stage's list of cuts (build/cut/ID.json), when the sync map is the cut audio's "
+                            "([audio] cut_retakes): maps its times back to the recording's")
 
     add("proof", "list a part's deviations from the text for proofing (Audacity labels, accepted flags)",
         setup, cmd_proof)

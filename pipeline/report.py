@@ -347,10 +347,14 @@ def collect_parts(book, site: Path, build: Path, timelines: Path | None = None, 
     site, build = Path(site), Path(build)
     timelines = Path(timelines) if timelines else build / "report" / "timelines"
     parts = list(book.narrated_parts)
+    # with [audio] cut_retakes the published audio is the cut master's, and its cuts are listed
+    cut = bool(getattr(getattr(book, "audio", None), "cut_retakes", False))
+    masters = build / ("cut" if cut else "master")
     missing = []
     for p in parts:
         for f in (build / "audio" / f"{p.id}.json", build / "sync" / f"{p.id}.json",
-                  build / "master" / f"{p.id}.flac", site / "audio" / f"{p.id}.mp3"):
+                  masters / f"{p.id}.flac", site / "audio" / f"{p.id}.mp3",
+                  *([build / "cut" / f"{p.id}.json"] if cut else [])):
             if not f.exists():
                 missing.append(Problem(display_path(f), 0, "E-REPORT-001", f"not found (build part '{p.id}' first)"))
     if missing:
@@ -362,7 +366,7 @@ def collect_parts(book, site: Path, build: Path, timelines: Path | None = None, 
                                      build / "loudness" / f"{p.id}.json") for p in parts}
         # the timelines are drawn here while the pool measures, unless the `timeline` stage drew them
         for i, p in enumerate(parts, 1):
-            sync_path, master = build / "sync" / f"{p.id}.json", build / "master" / f"{p.id}.flac"
+            sync_path, master = build / "sync" / f"{p.id}.json", masters / f"{p.id}.flac"
             sync = read_syncmap(sync_path)
             png = timelines / f"{p.id}.png"
             if not _fresh(png, sync_path, master):
@@ -393,6 +397,7 @@ def collect_parts(book, site: Path, build: Path, timelines: Path | None = None, 
                 "mp3": str(site / "audio" / f"{p.id}.mp3"),
                 "deviations": len(sync.deviations),
                 "proof": _proof(build / "proof" / f"{p.id}.json"),
+                "cuts": _cuts(build / "cut" / f"{p.id}.json", plan.get("trim_start")) if cut else None,
             })
         for i, item in enumerate(out, 1):
             m = futures[item["id"]].result()
@@ -410,6 +415,21 @@ def _proof(path: Path) -> dict | None:
     except (OSError, ValueError):
         return None
     return data if isinstance(data, dict) and isinstance(data.get("deviations"), list) else None
+
+
+def _cuts(path: Path, trim_start) -> dict:
+    """The cut stage's list for a part: the cuts (with their place in the recording) and the retakes kept."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        cuts = [dict(c) for c in data["cuts"]]
+        kept = list(data.get("kept") or [])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise InputError(Problem(display_path(path), 0, "E-REPORT-006", f"not a list of cuts: {e}")) from None
+    trim = float(trim_start or 0.0)
+    for c in cuts:
+        c["recording_begin"], c["recording_end"] = float(c["begin"]) + trim, float(c["end"]) + trim
+    return {"cuts": cuts, "kept": kept, "removed": float(data.get("removed") or 0.0),
+            "list": display_path(path)}
 
 
 def _fresh(out: Path, *inputs: Path) -> bool:
@@ -613,6 +633,7 @@ def write_report(report_dir: Path, book, parts: list[dict], checks: list[dict]) 
             w(f'<tr><th scope="row">{_e(f["id"])}</th><td class="num">{_e(clock(float(f["begin"]), 1))}</td>'
               f'<td class="{cls}">{conf:.2f}</td><td>{_e(f.get("text", ""))}</td></tr>')
         w("</tbody></table></div>")
+        _cuts_section(w, p)
         _proof_section(w, p, report_dir)
         w("</section>")
 
@@ -636,6 +657,50 @@ def media_fragment(d: dict, duration: float | None, pad: float = PROOF_PAD) -> s
     if duration:
         e = min(e, float(duration))
     return f"#t={b:.2f},{max(e, b):.2f}"
+
+
+def _cuts_section(w, p: dict) -> None:
+    """With ``[audio] cut_retakes``: the false starts cut out of the part's audio (where the join is in the
+    published MP3, how much was removed, the sentence, where it was in the recording) and any kept."""
+    data = p.get("cuts")
+    if data is None:
+        return
+    pid, ptitle = p["id"], p["title"]
+    cuts, kept = data.get("cuts") or [], data.get("kept") or []
+    w(f'<section aria-labelledby="{_e(pid)}-cuts"><h3 id="{_e(pid)}-cuts">Retakes cut from {_e(ptitle)}</h3>')
+    if not cuts:
+        w("<p>No false starts were cut from this part.</p>")
+    else:
+        w(f"<p>{len(cuts)} cut{'s' if len(cuts) != 1 else ''}, {data.get('removed', 0.0):.2f} s removed in all "
+          f"(list: <code>{_e(data.get('list', ''))}</code>).</p>")
+        w('<div class="scroll"><table>')
+        w(f"<caption>False starts cut from {_e(ptitle)} (time of the join in the published MP3)</caption>")
+        w('<thead><tr><th scope="col">Time</th><th scope="col">Removed (s)</th><th scope="col">Sentence</th>'
+          '<th scope="col">Text</th><th scope="col">In the recording</th></tr></thead><tbody>')
+        for c in cuts:
+            w(f'<tr><td class="num">{_e(clock(float(c.get("at", c["begin"])), 1))}</td>'
+              f'<td class="num">{float(c["duration"]):.2f}</td><th scope="row">{_e(c.get("fragment", ""))}</th>'
+              f'<td>{_e(c.get("text", ""))}</td>'
+              f'<td class="num">{_e(clock(c["recording_begin"], 1))}–{_e(clock(c["recording_end"], 1))}</td></tr>')
+        w("</tbody></table></div>")
+    if kept:
+        w("<p>Retakes kept in the audio (they stay in the proof below): "
+          + "; ".join(f"{_e(k.get('fragment', ''))} at {_e(clock(float(k['begin']), 1))}: {_e(k.get('reason', ''))}"
+                      for k in kept) + ".</p>")
+    w("</section>")
+
+
+def cuts_line(parts: list[dict]) -> list[str]:
+    """The terminal's line on the cuts (only with ``[audio] cut_retakes``)."""
+    cut = [p for p in parts if p.get("cuts") is not None]
+    if not cut:
+        return []
+    n = sum(len(p["cuts"]["cuts"]) for p in cut)
+    removed = sum(float(p["cuts"].get("removed") or 0.0) for p in cut)
+    each = ", ".join(f"{p['id']} {len(p['cuts']['cuts'])}" for p in cut if p["cuts"]["cuts"])
+    kept = sum(len(p["cuts"].get("kept") or []) for p in cut)
+    return [f"cuts: {n} false start(s) cut, {removed:.1f} s removed" + (f" ({each})" if each else "")
+            + (f"; {kept} retake(s) kept" if kept else "")]
 
 
 def _proof_section(w, p: dict, report_dir: Path) -> None:
@@ -745,6 +810,7 @@ def terminal_table(parts: list[dict], checks: list[dict], loudness: float = -16.
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     lines = ["  ".join(c.ljust(widths[i]) if i == 0 else c.rjust(widths[i]) for i, c in enumerate(r)).rstrip()
              for r in rows]
+    lines += cuts_line(parts)
     lines += proof_table(parts)
     if not checks:
         lines.append("checks: not run")

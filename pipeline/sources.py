@@ -129,6 +129,7 @@ class AudioSettings:
     mono_bitrate: int = 96           # kbps, podcast MP3
     stereo_bitrate: int = 128
     epub_bitrate: int = 0            # 0: the EPUB carries the podcast MP3; else kbps of a mono MP3 for it
+    cut_retakes: bool = False        # remove the narrator's false starts (retakes) from the delivered audio
 
 
 @dataclass(frozen=True)
@@ -353,7 +354,12 @@ def _load_book_toml(path: Path, problems: list[Problem]) -> dict[str, Any] | Non
         if name in aud:
             v = aud[name]
             want = type(getattr(defaults, name))
-            if isinstance(v, bool) or not isinstance(v, (int, float)):
+            if want is bool:
+                if not isinstance(v, bool):
+                    problems.append(Problem(shown, line_of(name), "E-BOOK-004",
+                                            f"field 'audio.{name}' must be true or false, got {v!r}"))
+                    continue
+            elif isinstance(v, bool) or not isinstance(v, (int, float)):
                 problems.append(Problem(shown, line_of(name), "E-BOOK-004", f"field 'audio.{name}' must be a number"))
                 continue
             audio_fields[name] = want(v)

@@ -69,6 +69,50 @@ def audible_clips(sync: SyncMap) -> list[tuple[float, float] | None]:
     return clips
 
 
+# ---------------------------------------------------------------------------- cuts
+# With ``[audio] cut_retakes`` the cut stage removes false starts from the master; its list of cuts
+# (``build/cut/ID.json``: each cut's ``begin``/``end`` in the uncut master, ``duration`` removed and ``at``,
+# where the join lies in the cut audio) maps times between the two timelines.
+
+
+def read_cuts(path: Path) -> list[dict]:
+    """The cuts of a part (``build/cut/ID.json``), in time order."""
+    shown = display_path(path)
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        cuts = data["cuts"]
+        out = sorted(({**c, "begin": float(c["begin"]), "end": float(c["end"])} for c in cuts),
+                     key=lambda c: c["begin"])
+    except FileNotFoundError:
+        raise InputError(Problem(shown, 0, "E-SYNC-006", "list of cuts not found (run the cut stage)")) from None
+    except (OSError, ValueError, UnicodeDecodeError, KeyError, TypeError) as e:
+        raise InputError(Problem(shown, 0, "E-SYNC-006",
+                                 f"not a list of cuts ({type(e).__name__}: {e})")) from None
+    for c in out:
+        c["duration"] = c["end"] - c["begin"]
+    return out
+
+
+def cut_time(t: float, cuts: list[dict]) -> float:
+    """A time in the uncut master, in the cut audio: later than a cut, earlier by its length; inside a cut,
+    the join."""
+    return t - sum(min(max(t - c["begin"], 0.0), c["end"] - c["begin"]) for c in cuts)
+
+
+def uncut_time(t: float, cuts: list[dict], at_join: str = "after") -> float:
+    """A time in the cut audio, in the uncut master (the inverse of :func:`cut_time`). At a join,
+    ``at_join="after"`` gives the end of the cut (the audio that follows it: right for where something
+    begins), ``"before"`` its beginning (right for where something ends)."""
+    removed = 0.0
+    for c in cuts:
+        join = c["begin"] - removed
+        if t > join + 1e-9 or (at_join == "after" and abs(t - join) <= 1e-9):
+            removed += c["end"] - c["begin"]
+        else:
+            break
+    return t + removed
+
+
 def _rounded(d: dict) -> dict:
     return {k: (round(v, 3) if isinstance(v, float) else v) for k, v in d.items()}
 
