@@ -30,7 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .deviations import Deviation, classify_held, held_stretches, skipped_fragments
+from .deviations import (HELD_GAP_S, LAST_TAKE, MAX_WINDOW, MIN_HELD_S, REDECODE_MARGIN, SUSPECT_FACTOR, TAU_FACTOR, Deviation, _unit_cost, classify_held,
+                         held_stretches, redecode, skipped_fragments, speech_islands)
 from .ffmpeg import BASE_ARGS, ffmpeg_exe, probe
 from .normalise import UnknownLanguage, espeak_voice, speakable
 from .fsutil import atomic_path
@@ -508,8 +509,8 @@ SKIP_PENALTY_S = 0.2
 MIN_REF_PAUSE = 2 * COARSE   # every pause of the reference has a whole row at the coarse level
 
 
-GARBAGE_QUANTILE = 0.3
-SKIP_ROW = 0.3
+GARBAGE_QUANTILE = 0.33
+SKIP_ROW = 0.4
 
 
 def _garbage(x: np.ndarray, y: np.ndarray, labels: np.ndarray, voiced: np.ndarray, n: int = 20000) -> float:
@@ -691,13 +692,18 @@ def confidence(costs: np.ndarray, snapped: np.ndarray, heard: np.ndarray, expect
     med = np.median(costs) if len(costs) else 0.0
     spread = np.percentile(costs, 75) - np.percentile(costs, 25) + 1e-6 if len(costs) else 1.0
     z = (costs - med) / spread
+    # a short fragment's mean distance rests on few frames: it counts for less
+    z = z * np.clip(expected_heard / 2.0, 0.25, 1.0)
     c = 1.0 / (1.0 + np.exp(1.5 * (z - 4.0)))
     # a boundary not at a pause is less sure for both fragments it separates
     c = np.where(snapped, c, c * 0.85)
     c[:-1] = np.where(snapped[1:], c[:-1], c[:-1] * 0.85)
     speech = np.where(expected_heard > 0, heard / np.maximum(expected_heard, 1e-6), 1.0)
-    c = np.where(speech < 0.35, c * 0.4, c)
-    c = np.where(speech > 2.5, c * 0.5, c)
+    # a short title or heading ("MAIA", "One was Jackie.") is often said differently from how the
+    # reference spells it out: its length says less than a sentence's
+    short = expected_heard < 1.5
+    c = np.where(speech < 0.35, c * np.where(short, 0.8, 0.4), c)
+    c = np.where(speech > 2.5, c * np.where(short, 0.8, 0.5), c)
     c = np.where(skipped >= SKIPPED_WORDS_S, c * 0.6, c)
     return np.clip(c, 0.0, 1.0)
 
@@ -838,6 +844,117 @@ def align(audio: Path, text: Path, labels: Path | None = None, labels_offset: fl
                    deviations=deviations)
 
 
+def _redecode(al: "Alignment", narr: Narration, times: np.ndarray, expected: np.ndarray,
+              held: list[tuple[int, int, int]], fixed: set[int]) -> tuple[list[tuple[int, int, int]], dict[int, bool]]:
+    """Around every deviation the path found, decide again which sentences own which speech, by
+    sentence-level costs (``deviations.redecode``). The path's frame-level costs tell the text read from
+    other speech poorly, so near a skip or held speech it can pair a sentence with the speech of its
+    neighbour; a whole sentence against a whole stretch of speech tells them apart far better.
+    Updates ``times`` in place; returns the held stretches and, per fragment of a window, whether it
+    was read (False) or skipped (True)."""
+    voiced = narr.voiced
+    n = len(expected)
+    cum = np.concatenate([[0], np.cumsum(voiced)])
+    idx = np.clip(np.round(times / HOP).astype(int), 0, len(voiced))
+    heard = (cum[idx[1:]] - cum[idx[:-1]]) * HOP
+    for k, a, b in held:
+        j = int(np.searchsorted(times, a * HOP, side="right")) - 1
+        if 0 <= j < n:
+            heard[j] -= np.count_nonzero(voiced[a:b]) * HOP
+    involved = set(np.flatnonzero(skipped_fragments(al.jumped, heard, expected)).tolist())
+    for k, _, _ in held:
+        involved |= {k - 1, k}
+    involved = {f for f in involved if 0 <= f < n}
+    if not involved or not al.ref_feats:
+        return held, {}
+    refs = [_decimate(_stretch(c, al.ratio), FINE) if len(c) else np.zeros((0, narr.ceps.shape[1]), np.float32)
+            for c in al.ref_feats]
+
+    def speech(a: int, b: int) -> np.ndarray:
+        return _decimate(narr.ceps[a:b][voiced[a:b]], FINE)
+
+    # every sentence against the speech the path gave it: the typical cost, and which ones match badly
+    units = np.full(n, np.nan)
+    for k in range(n):
+        if len(refs[k]) >= 10 and times[k + 1] > times[k]:
+            units[k] = _unit_cost(refs[k], speech(int(round(times[k] / HOP)), int(round(times[k + 1] / HOP))))
+    good = units[np.isfinite(units)]
+    if len(good) < 3:
+        return held, {}
+    tau = TAU_FACTOR * float(np.median(good))
+    bad = ~(units <= SUSPECT_FACTOR * float(np.median(good)))     # nan (no speech) counts as bad
+    # a window around each deviation, grown over the badly matched sentences next to it (a path that
+    # skipped the wrong sentences pairs the right ones with their neighbours' speech), then a margin
+    windows: list[list[int]] = []
+    for k in sorted(involved):
+        lo, hi = k, k
+        while lo > 0 and bad[lo - 1]:
+            lo -= 1
+        while hi < n - 1 and bad[hi + 1]:
+            hi += 1
+        lo, hi = max(0, lo - REDECODE_MARGIN), min(n - 1, hi + REDECODE_MARGIN)
+        if windows and lo <= windows[-1][1] + 1:
+            windows[-1][1] = max(windows[-1][1], hi)
+        else:
+            windows.append([lo, hi])
+    # windows fixed by labels are the labels' business; a window of dozens of sentences is not a local
+    # question (and would cost minutes): the path's answer stands there
+    windows = [w for w in windows if not any(w[0] <= f <= w[1] for f in fixed) and w[1] - w[0] <= MAX_WINDOW]
+    forced: dict[int, bool] = {}
+    new_held = [h for h in held]
+    for fa, fb in windows:
+        start = 0 if fa == 0 else int(round(times[fa] / HOP))
+        end = int(round(times[fb + 1] / HOP)) if fb + 1 < n else len(voiced)
+        isl = speech_islands(voiced, start, end)
+        if not isl:
+            continue
+        exp_frames = np.array([len(refs[f]) for f in range(fa, fb + 1)], float)
+
+        def speech_of(i: int, j: int, isl=isl) -> np.ndarray:
+            return np.vstack([speech(a, b) for a, b in isl[i:j]])
+
+        owned, holds = redecode(refs[fa:fb + 1], exp_frames, isl, speech_of, tau)
+        # the last complete take: a sentence given speech that the narrator then read again (held just
+        # after it) maps to that later reading, as a sentence read twice should
+        for f in sorted(owned):
+            i0, i1 = owned[f]
+            later = [g for g in owned if g > f]
+            stop = owned[min(later)][0] if later else len(isl)
+            again = [i for i in range(i1, stop) if i in holds]
+            if not again or again != list(range(again[0], stop)):
+                continue
+            now = _unit_cost(refs[fa + f], speech_of(i0, i1))
+            length = len(speech_of(i0, i1))
+            tries = [(_unit_cost(refs[fa + f], sp), first) for first in again
+                     if abs(len(sp := speech_of(first, stop)) - length) <= 0.3 * length]    # the same words again
+            if not tries:
+                continue
+            cost, first = min(tries)
+            if cost <= LAST_TAKE * now:
+                holds = sorted(set(holds) - set(range(first, stop)) | set(range(i0, first)))
+                owned[f] = (first, stop)
+        for f in range(fa, fb + 1):
+            forced[f] = (f - fa) not in owned
+            if (f - fa) in owned and f > 0:
+                times[f] = isl[owned[f - fa][0]][0] * HOP
+        new_held = [h for h in new_held if not (start <= h[1] < end)]
+        for i in holds:
+            a, b = isl[i]
+            if np.count_nonzero(voiced[a:b]) * HOP < MIN_HELD_S:
+                continue          # a breath or a click, not speech
+            nxt = [f for f in range(fa, fb + 1) if (f - fa) in owned and isl[owned[f - fa][0]][0] >= b]
+            k = nxt[0] if nxt else fb + 1
+            if new_held and new_held[-1][0] == k and a - new_held[-1][2] < int(HELD_GAP_S / HOP) \
+                    and start <= new_held[-1][1] < end:
+                new_held[-1] = (k, new_held[-1][1], b)
+            else:
+                new_held.append((k, a, b))
+    new_held.sort(key=lambda h: h[1])
+    # skipped fragments take no time: keep the others' order
+    times[:] = np.minimum(np.maximum.accumulate(times), times[-1])
+    return new_held, forced
+
+
 def _deviations(al: "Alignment", narr: Narration, times: np.ndarray, expected: np.ndarray, ratio: float,
                 costs: np.ndarray, fixed: set[int]) -> list[Deviation]:
     """Skips, retakes and unscripted speech from the path's jumps and held speech; moves the boundaries
@@ -849,6 +966,7 @@ def _deviations(al: "Alignment", narr: Narration, times: np.ndarray, expected: n
     found: list[Deviation] = []
     held = held_stretches(al.held, voiced)
     feats = al.ref_feats or []
+    held, forced = _redecode(al, narr, times, expected, held, fixed)
 
     onset = np.round(times[:-1] / HOP).astype(int)
     onset[0] = int(al.onsets[0])      # the first fragment's span starts at the file's start, its speech later
@@ -894,6 +1012,8 @@ def _deviations(al: "Alignment", narr: Narration, times: np.ndarray, expected: n
         if 0 <= j < n:
             heard[j] -= np.count_nonzero(voiced[a:b]) * HOP
     skipped = skipped_fragments(al.jumped, heard, expected)
+    for k, v in forced.items():
+        skipped[k] = v
     skipped[list(fixed)] = False
     for k in range(n - 1, -1, -1):
         if skipped[k]:
@@ -903,7 +1023,7 @@ def _deviations(al: "Alignment", narr: Narration, times: np.ndarray, expected: n
     times[:] = np.minimum(np.maximum.accumulate(times), duration)
     for k in np.flatnonzero(skipped):
         found.append(Deviation("skip", float(times[k]), float(times[k]), int(k),
-                               0.95 if al.jumped[k] else 0.7))
+                               0.95 if al.jumped[k] else 0.8 if forced.get(int(k)) else 0.7))
     found.sort(key=lambda d: (d.begin, d.fragment))
     return found
 

@@ -118,3 +118,103 @@ def skipped_fragments(jumped: np.ndarray, heard: np.ndarray, expected: np.ndarra
     text needs (and not a sliver of a long one)."""
     share = np.where(expected > 0, heard / np.maximum(expected, 1e-6), 1.0)
     return jumped | ((share < SKIP_HEARD) & (expected >= 0.4))
+
+
+# ---------------------------------------------------------------------------- local re-decoding
+
+REDECODE_MARGIN = 2        # fragments on each side of a deviation that the re-decoding may reassign
+ISLAND_GAP = 15            # frames: speech islands are split at pauses this long (0.15 s)
+TAU_FACTOR = 1.22          # a sentence matches speech when its cost per frame is under this many times the typical
+SUSPECT_FACTOR = 1.08       # a sentence costing more than this many times the typical may hold another's speech
+LAST_TAKE = 1.05           # held speech after a sentence that matches it this well is its last take
+MAX_WINDOW = 30            # fragments: a longer window is left as the path found it
+MAX_ISLANDS = 8            # a sentence spans at most this many islands
+
+
+def _unit_cost(ref: np.ndarray, speech: np.ndarray) -> float:
+    """Total DTW distance between a sentence's reference and a stretch of speech, per frame of both: the
+    sentence-level measure that tells the text read from other speech (much better than any frame)."""
+    from .dtw import dtw_band
+
+    n, m = len(ref), len(speech)
+    if n < 3 or m < 3:
+        return float("inf")
+    _, _, d = dtw_band(ref, speech, np.zeros(n, np.int64), np.full(n, m, np.int64))
+    return float(d.sum() / (n + m))
+
+
+def speech_islands(voiced: np.ndarray, start: int, end: int) -> list[tuple[int, int]]:
+    """Runs of speech in frames [start, end), split at pauses of ISLAND_GAP frames or more."""
+    v = voiced[start:end]
+    d = np.diff(np.concatenate([[0], v.astype(np.int8), [0]]))
+    out: list[list[int]] = []
+    for s0, e0 in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)):
+        if out and s0 - out[-1][1] < ISLAND_GAP:
+            out[-1][1] = e0
+        else:
+            out.append([s0, e0])
+    return [(start + a, start + b) for a, b in out if b - a >= 10]
+
+
+def redecode(refs: list[np.ndarray], expected: np.ndarray, islands: list[tuple[int, int]], speech_of,
+             tau: float) -> tuple[dict[int, tuple[int, int]], list[int]]:
+    """Which of the window's fragments own which islands of speech, by sentence-level costs.
+
+    ``refs[f]`` is fragment f's reference (fine frames, at the narrator's rate), ``expected[f]`` its
+    speech in frames; ``speech_of(i, j)`` the narration's speech frames of islands i..j-1. A dynamic
+    programme over (fragment, island) lets each fragment take a run of islands, or be skipped, and each
+    island be held as speech the text lacks; a fragment matched to speech scores (cost - tau) per frame
+    of both, so a sentence is only given speech that it matches better than tau. Returns, per fragment
+    given speech, its (first, end) islands, and the islands held."""
+    nf, ni = len(refs), len(islands)
+    INF = float("inf")
+    best = np.full((nf + 1, ni + 1), INF)
+    move: dict[tuple[int, int], tuple[str, int]] = {}
+    best[0, 0] = 0.0
+    hold_cost, skip_cost = 0.02, 1.0     # ties go to reading the text (as in assignment_score)
+    cache: dict[tuple[int, int, int], float] = {}
+    for f in range(nf + 1):
+        for i in range(ni + 1):
+            b = best[f, i]
+            if b == INF:
+                continue
+            if i < ni:       # hold island i
+                c = b + hold_cost * (islands[i][1] - islands[i][0])
+                if c < best[f, i + 1]:
+                    best[f, i + 1] = c
+                    move[(f, i + 1)] = ("hold", i)
+            if f < nf:       # skip fragment f
+                c = b + skip_cost
+                if c < best[f + 1, i]:
+                    best[f + 1, i] = c
+                    move[(f + 1, i)] = ("skip", i)
+                for j in range(i + 1, min(ni, i + MAX_ISLANDS) + 1):
+                    frames = sum(islands[t][1] - islands[t][0] for t in range(i, j))
+                    if frames > 3.0 * expected[f] + 50:
+                        break
+                    if frames < 0.3 * expected[f]:
+                        continue
+                    key = (f, i, j)
+                    if key not in cache:
+                        sp = speech_of(i, j)
+                        u = _unit_cost(refs[f], sp)
+                        cache[key] = (u - tau) * (len(refs[f]) + len(sp))
+                    c = b + cache[key]
+                    if c < best[f + 1, j]:
+                        best[f + 1, j] = c
+                        move[(f + 1, j)] = ("match", i)
+    owned: dict[int, tuple[int, int]] = {}
+    held: list[int] = []
+    f, i = nf, ni
+    while (f, i) != (0, 0):
+        kind, prev = move[(f, i)]
+        if kind == "hold":
+            held.append(prev)
+            i = prev
+        elif kind == "skip":
+            f -= 1
+        else:
+            owned[f - 1] = (prev, i)
+            f, i = f - 1, prev
+    return owned, sorted(held)
+

@@ -30,9 +30,9 @@ import numpy as np
 from .ffmpeg import BASE_ARGS, _last_error, ffmpeg_exe
 from .fsutil import atomic_path, atomic_write_text
 from .problems import InputError, Problem, display_path
-from .syncmap import SyncMap, read_syncmap
+from .syncmap import DOUBT, SyncMap, read_syncmap
 
-LOW_CONFIDENCE = 0.6      # fragments below this are shaded on the timeline and flagged in the report
+LOW_CONFIDENCE = DOUBT    # fragments below this are shaded on the timeline and flagged in the report
 LOWEST_SHOWN = 5
 ROW_SECONDS = 300.0       # at most this much audio per row of the timeline picture
 WAVE_RATE = 2000          # Hz: the rate the master is decoded at for drawing

@@ -16,6 +16,9 @@ from .problems import InputError, Problem, display_path
 
 
 DEVIATION_KINDS = ("skip", "retake", "extra", "misread")
+# a fragment whose confidence is below this is doubtful: the release report flags it and the timeline
+# shades it (calibrated on bench/deviations.py: see docs/architecture.md, "Confidence")
+DOUBT = 0.5
 
 
 @dataclass(frozen=True)

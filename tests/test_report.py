@@ -232,7 +232,7 @@ def test_collect_and_write_report(built, tmp_path: Path) -> None:
     assert "Chapters of Tiny" in parsed.captions
     assert "The 5 lowest alignment confidences in Tiny" in parsed.captions
     assert parsed.imgs == [{"src": "timelines/tiny.png",
-                            "alt": "Timeline of Tiny: 2 chapters, 6 sentences, 1 below 0.6 confidence"}]
+                            "alt": "Timeline of Tiny: 2 chapters, 6 sentences, 1 below 0.5 confidence"}]
     assert "The sentence that went wrong." in page and "0.31" in page
     assert "A second &lt;sentence&gt; &amp; more." in page          # escaped
     assert "EPUBCheck" in page and "0 errors, 0 warnings" in page
