@@ -121,6 +121,7 @@ def score_item(truth: dict, sync: dict, name: str = "", source: str = "", tolera
         if tf[i].get("read", True):
             errors.append({"item": name, "fragment": tf[i]["id"],
                            "error": float(sf[i]["begin"]) - float(tf[i]["begin"]),
+                           "confidence": float(sf[i].get("confidence", 1.0)),
                            "text": tf[i].get("text", sf[i].get("text", "")),
                            "near": sorted({p["kind"] for p in planted if abs(index[p["fragment"]] - i) <= 1})})
     skipped = [i for i, f in enumerate(tf) if not f.get("read", True)]
@@ -185,7 +186,27 @@ def summarise(scores: list[dict]) -> dict:
         "skipped": sum(s["skipped"] for s in scores), "skipped_zero": sum(s["skipped_zero"] for s in scores),
         "read_zero": sum(s["read_zero"] for s in scores),
         "fragments": sum(s["fragments"] for s in scores), "doubtful": sum(s["doubtful"] for s in scores),
+        "calibration": calibration(reports, errs),
     }
+
+
+REPORT_BINS = (0.0, 0.6, 0.8, 1.01)
+FRAGMENT_BINS = (0.0, 0.5, 0.8, 1.01)      # 0.5: DOUBT
+
+
+def calibration(reports: list[dict], errors: list[dict]) -> dict:
+    """What confidence means on this set: per confidence bin, the share of reports that are real, and
+    the share of read fragments whose boundary is within 0.5 s of the truth."""
+    rep, frag = [], []
+    for lo, hi in zip(REPORT_BINS, REPORT_BINS[1:]):
+        rs = [r for r in reports if lo <= float(r.get("confidence", 0.0)) < hi]
+        rep.append({"from": lo, "to": min(hi, 1.0), "count": len(rs),
+                    "real": sum(r["real"] for r in rs) / len(rs) if rs else None})
+    for lo, hi in zip(FRAGMENT_BINS, FRAGMENT_BINS[1:]):
+        es = [e for e in errors if lo <= e.get("confidence", 1.0) < hi]
+        frag.append({"from": lo, "to": min(hi, 1.0), "count": len(es),
+                     "within_0_5": float(np.mean([abs(e["error"]) <= 0.5 for e in es])) if es else None})
+    return {"reports": rep, "fragments": frag}
 
 
 def _pct(x) -> str:
@@ -234,6 +255,12 @@ def render(title: str, s: dict, demo: bool = False) -> str:
         out.append(f"  read fragments given no time: {s['read_zero']}")
     out.append(f"  fragments with confidence below {DOUBT}: {s['doubtful']} of {s['fragments']}"
                + (f"; reports on the demo recordings: {s['reports']}" if demo else ""))
+    cal = s["calibration"]
+    if any(b["count"] for b in cal["reports"]):
+        out.append("  confidence of reports -> share real: " + ", ".join(
+            f"[{b['from']:.1f}, {b['to']:.1f}) {b['count']} -> {_pct(b['real'])}" for b in cal["reports"]))
+    out.append("  confidence of read fragments -> boundary within 0.5 s: " + ", ".join(
+        f"[{b['from']:.1f}, {b['to']:.1f}) {b['count']} -> {_pct(b['within_0_5'])}" for b in cal["fragments"]))
     return "\n".join(out)
 
 
