@@ -754,7 +754,15 @@ def read_labels(path: Path, fragments: list[Fragment]) -> dict[int, float]:
     ids = {f.id: i for i, f in enumerate(fragments)}
     out: dict[int, float] = {}
     problems = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raw = path.read_bytes()
+        raise InputError(Problem(display_path(path), raw[: e.start].count(b"\n") + 1, "E-LABEL-003",
+                                 "label file is not valid UTF-8")) from None
+    except OSError as e:
+        raise InputError(Problem(display_path(path), 0, "E-LABEL-003", f"label file cannot be read: {e.strerror}")) from None
+    for n, line in enumerate(text.splitlines(), 1):
         if not line.strip() or line.startswith("\\"):
             continue
         cols = line.split("\t")
@@ -844,6 +852,19 @@ def align(audio: Path, text: Path, labels: Path | None = None, labels_offset: fl
                    deviations=deviations)
 
 
+def _heard(voiced: np.ndarray, times: np.ndarray, held: list[tuple[int, int, int]]) -> np.ndarray:
+    """Seconds of speech in each fragment's span (fragment k spans times[k]..times[k+1]), without the
+    speech held at a pause inside it."""
+    cum = np.concatenate([[0], np.cumsum(voiced)])
+    idx = np.clip(np.round(times / HOP).astype(int), 0, len(voiced))
+    heard = (cum[idx[1:]] - cum[idx[:-1]]) * HOP
+    for _, a, b in held:
+        j = int(np.searchsorted(times, a * HOP, side="right")) - 1
+        if 0 <= j < len(heard):
+            heard[j] -= np.count_nonzero(voiced[a:b]) * HOP
+    return heard
+
+
 def _redecode(al: "Alignment", narr: Narration, times: np.ndarray, expected: np.ndarray,
               held: list[tuple[int, int, int]], fixed: set[int]) -> tuple[list[tuple[int, int, int]], dict[int, bool]]:
     """Around every deviation the path found, decide again which sentences own which speech, by
@@ -854,13 +875,7 @@ def _redecode(al: "Alignment", narr: Narration, times: np.ndarray, expected: np.
     was read (False) or skipped (True)."""
     voiced = narr.voiced
     n = len(expected)
-    cum = np.concatenate([[0], np.cumsum(voiced)])
-    idx = np.clip(np.round(times / HOP).astype(int), 0, len(voiced))
-    heard = (cum[idx[1:]] - cum[idx[:-1]]) * HOP
-    for k, a, b in held:
-        j = int(np.searchsorted(times, a * HOP, side="right")) - 1
-        if 0 <= j < n:
-            heard[j] -= np.count_nonzero(voiced[a:b]) * HOP
+    heard = _heard(voiced, times, held)
     involved = set(np.flatnonzero(skipped_fragments(al.jumped, heard, expected)).tolist())
     for k, _, _ in held:
         involved |= {k - 1, k}
@@ -961,7 +976,7 @@ def _inner_false_start(narr: Narration, a: int, b: int, k: int, onset: np.ndarra
     a pause of 0.25 s or more, then speech that begins with the same words (the narrator's own voice
     against itself: a close match), judged as ``classify_held`` judges held speech."""
     voiced = narr.voiced
-    isl = [(s0, e0) for s0, e0 in _islands(voiced, a, b, FALSE_START_PAUSE)]
+    isl = speech_islands(voiced, a, b, gap=FALSE_START_PAUSE, shortest=5)
     if len(isl) < 2:
         return None
     best = None
@@ -984,19 +999,6 @@ def _inner_false_start(narr: Narration, a: int, b: int, k: int, onset: np.ndarra
         if kind == "retake" and not repeat and conf >= INNER_RETAKE_CONFIDENCE and (best is None or conf > best[2]):
             best = (head[0][0], r0, conf)
     return best
-
-
-def _islands(voiced: np.ndarray, a: int, b: int, gap: int) -> list[tuple[int, int]]:
-    """Runs of speech in frames [a, b) separated by pauses of ``gap`` frames or more."""
-    v = voiced[a:b]
-    d = np.diff(np.concatenate([[0], v.astype(np.int8), [0]]))
-    out: list[list[int]] = []
-    for s0, e0 in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)):
-        if out and s0 - out[-1][1] < gap:
-            out[-1][1] = e0
-        else:
-            out.append([s0, e0])
-    return [(a + s0, a + e0) for s0, e0 in out if e0 - s0 >= 5]
 
 
 FALSE_START_PAUSE = 25     # frames: the pause after a false start (0.25 s)
@@ -1069,13 +1071,7 @@ def _deviations(al: "Alignment", narr: Narration, times: np.ndarray, expected: n
             if k > 0:
                 times[k] = restart * HOP
     # fragments not read: heard speech in their span, without the held speech
-    cum = np.concatenate([[0], np.cumsum(voiced)])
-    idx = np.clip(np.round(times / HOP).astype(int), 0, len(voiced))
-    heard = (cum[idx[1:]] - cum[idx[:-1]]) * HOP
-    for k, a, b in held:
-        j = int(np.searchsorted(times, a * HOP, side="right")) - 1
-        if 0 <= j < n:
-            heard[j] -= np.count_nonzero(voiced[a:b]) * HOP
+    heard = _heard(voiced, times, held)
     skipped = skipped_fragments(al.jumped, heard, expected)
     for k, v in forced.items():
         skipped[k] = v

@@ -143,17 +143,19 @@ def _unit_cost(ref: np.ndarray, speech: np.ndarray) -> float:
     return float(d.sum() / (n + m))
 
 
-def speech_islands(voiced: np.ndarray, start: int, end: int) -> list[tuple[int, int]]:
-    """Runs of speech in frames [start, end), split at pauses of ISLAND_GAP frames or more."""
+def speech_islands(voiced: np.ndarray, start: int, end: int, gap: int = ISLAND_GAP,
+                   shortest: int = 10) -> list[tuple[int, int]]:
+    """Runs of speech in frames [start, end), split at pauses of ``gap`` frames or more, at least
+    ``shortest`` frames long."""
     v = voiced[start:end]
     d = np.diff(np.concatenate([[0], v.astype(np.int8), [0]]))
     out: list[list[int]] = []
     for s0, e0 in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)):
-        if out and s0 - out[-1][1] < ISLAND_GAP:
+        if out and s0 - out[-1][1] < gap:
             out[-1][1] = e0
         else:
             out.append([s0, e0])
-    return [(start + a, start + b) for a, b in out if b - a >= 10]
+    return [(start + a, start + b) for a, b in out if b - a >= shortest]
 
 
 def redecode(refs: list[np.ndarray], expected: np.ndarray, islands: list[tuple[int, int]], speech_of,

@@ -218,6 +218,13 @@ def test_bad_labels_are_reported(narration, tmp_path) -> None:
     assert r.returncode == 1
     assert "E-LABEL-002" in r.stderr and "bad.labels.txt:1" in r.stderr
     assert "E-LABEL-001" in r.stderr and "bad.labels.txt:2" in r.stderr
+    # a label file that is not UTF-8: one coded line at the line of the bad byte, no traceback
+    labels.write_bytes(b"1.0\t1.0\t2\n2.0\t2.0\tcaf\xe9\n")
+    r = subprocess.run([sys.executable, "-m", "pipeline", "align", str(wav), str(txt), "--labels", str(labels),
+                        "-o", str(tmp_path / "y.json")], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "E-LABEL-003" in r.stderr and "bad.labels.txt:2" in r.stderr
+    assert not (tmp_path / "y.json").exists()
     assert "Traceback" not in r.stderr
     assert not (tmp_path / "x.json").exists()
 
