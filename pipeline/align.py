@@ -1001,6 +1001,36 @@ def _inner_false_start(narr: Narration, a: int, b: int, k: int, onset: np.ndarra
     return best
 
 
+def _edge_speech(narr: Narration, al: "Alignment", a: int, b: int, k: int, lead: bool) -> tuple[int, int, float] | None:
+    """(first, end, confidence) of speech at the head (``lead``) or the tail of fragment k's span [a, b)
+    that is not its text: leaving those islands out lowers the sentence's whole-sentence DTW cost by
+    EDGE_GAIN or more."""
+    voiced = narr.voiced
+    isl = speech_islands(voiced, a, b, gap=30)
+    if len(isl) < 2 or not al.ref_feats or len(al.ref_feats[k]) < 10:
+        return None
+    ref = _decimate(_stretch(al.ref_feats[k], al.ratio), FINE)
+
+    def speech(i: int, j: int) -> np.ndarray:
+        return _decimate(np.vstack([narr.ceps[s0:e0][voiced[s0:e0]] for s0, e0 in isl[i:j]]), FINE)
+
+    whole = _unit_cost(ref, speech(0, len(isl)))
+    best = None
+    for cut in range(1, len(isl)):
+        dropped = isl[:cut] if lead else isl[cut:]
+        said = sum(np.count_nonzero(voiced[s0:e0]) for s0, e0 in dropped) * HOP
+        if said < 0.5:
+            continue
+        rest = _unit_cost(ref, speech(cut, len(isl)) if lead else speech(0, cut))
+        gain = 1 - rest / whole
+        if gain >= EDGE_GAIN and (best is None or gain > best[2]):
+            best = (dropped[0][0], dropped[-1][1], gain)
+    if best is None:
+        return None
+    return best[0], best[1], float(np.clip(0.5 + 2 * (best[2] - EDGE_GAIN), 0.5, 0.99))
+
+
+EDGE_GAIN = 0.12           # a sentence matching this much better without the speech at its edge
 FALSE_START_PAUSE = 25     # frames: the pause after a false start (0.25 s)
 # a false start the path did not hold needs more evidence than held speech (on the bench, inner reports
 # under this were real one time in three)
@@ -1055,6 +1085,17 @@ def _deviations(al: "Alignment", narr: Narration, times: np.ndarray, expected: n
             found.append(Deviation("extra", a * HOP, b * HOP, min(k, n - 1), conf))
     for k, t in moved.items():
         times[k] = t
+    # speech before the first sentence or after the last that the path gave to it: dropping it makes
+    # the sentence match its text clearly better (no other sentence is there to compare with)
+    if n and not any(d.kind in ("extra", "retake") and d.fragment in (0, n - 1) for d in found):
+        for k, lead in ((0, True), (n - 1, False)):
+            if k in fixed:
+                continue
+            a = int(round(times[k] / HOP)) if k else 0
+            b = int(round(times[k + 1] / HOP)) if k + 1 <= n else len(voiced)
+            span = _edge_speech(narr, al, a, b, k, lead)
+            if span is not None:
+                found.append(Deviation("extra", span[0] * HOP, span[1] * HOP, k, span[2]))
     # false starts the path folded into the sentence they start: the sentence's span opens with speech
     # that its own later speech (after a pause) begins the same way
     near_held = {h[0] for h in held} | {h[0] - 1 for h in held}
