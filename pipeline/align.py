@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import ctypes
-import re
 import subprocess
 import threading
 from dataclasses import dataclass
@@ -467,8 +466,7 @@ def align_features(ref: Reference, narr: Narration, anchors: dict[int, int] | No
 
     anchors = dict(sorted((anchors or {}).items()))
     bounds = [(0, 0)] + list(anchors.items()) + [(n_frag, len(y))]
-    out = Alignment(onsets=np.zeros(n_frag), costs=np.zeros(n_frag), skipped=np.zeros(n_frag),
-                    jumped=np.zeros(n_frag, bool), held=[], frag_cost=[np.zeros(0, np.float32)] * n_frag)
+    out = Alignment.empty(n_frag)
     for (f0, j0), (f1, j1) in zip(bounds[:-1], bounds[1:]):
         if f1 <= f0:
             continue
@@ -478,9 +476,8 @@ def align_features(ref: Reference, narr: Narration, anchors: dict[int, int] | No
         out.costs[f0:f1] = seg.costs
         out.skipped[f0:f1] = seg.skipped
         out.jumped[f0:f1] = seg.jumped
-        out.frag_cost[f0:f1] = seg.frag_cost
         out.held += [(k + f0, a + j0, b + j0) for k, a, b in seg.held]
-        out.ratio, out.garbage = seg.ratio, seg.garbage
+        out.ratio = seg.ratio
         if f0 in anchors:
             out.onsets[f0] = anchors[f0]
     out.ref_feats = feats
@@ -495,22 +492,21 @@ class Alignment:
     skipped: np.ndarray         # longest run of each fragment's text the narration skipped (s)
     jumped: np.ndarray          # fragments the path jumped over (not read at all)
     held: list[tuple[int, int, int]]   # (k, first, end): narration speech held at the pause before fragment k
-    frag_cost: list[np.ndarray]  # per fragment, the local distance along its speech, per fine frame
     ref_feats: list[np.ndarray] | None = None   # per fragment, the reference's normalised features
     ratio: float = 1.0           # the narrator's rate against the reference's
-    garbage: float = float("inf")   # the price of a held frame at the fine level
+
+    @classmethod
+    def empty(cls, n: int) -> "Alignment":
+        return cls(onsets=np.zeros(n), costs=np.zeros(n), skipped=np.zeros(n), jumped=np.zeros(n, bool), held=[])
 
 
-# Deviation-tolerant DTW. A narration frame held at a pause of the reference costs at most GARBAGE (in
-# units of the normalised MFCC distance; matched speech costs about 3, mismatched speech about 5), and
-# jumping over whole fragments costs SKIP_PENALTY_S seconds' worth of GARBAGE.
-GARBAGE = 4.6
-SKIP_PENALTY_S = 0.2
-MIN_REF_PAUSE = 2 * COARSE   # every pause of the reference has a whole row at the coarse level
-
-
+# Deviation-tolerant DTW. A narration frame held at a pause of the reference costs at most the garbage
+# price (the GARBAGE_QUANTILE of random speech-pair distances, per level); jumping from one pause to a
+# later one costs SKIP_PENALTY_S seconds' worth of it plus SKIP_ROW of it per row jumped.
 GARBAGE_QUANTILE = 0.33
+SKIP_PENALTY_S = 0.2
 SKIP_ROW = 0.4
+MIN_REF_PAUSE = 2 * COARSE   # every pause of the reference has a whole row at the coarse level
 
 
 def _garbage(x: np.ndarray, y: np.ndarray, labels: np.ndarray, voiced: np.ndarray, n: int = 20000) -> float:
@@ -567,10 +563,8 @@ def _align_segment(feats: list[np.ndarray], voiced_frames: np.ndarray, y: np.nda
         pos += int(pauses_len[k + 1])
     del stretched
     onset_ref_arr = np.array(onset_ref)
-    empty = Alignment(onsets=np.zeros(n_frag), costs=np.zeros(n_frag), skipped=np.zeros(n_frag),
-                      jumped=np.zeros(n_frag, bool), held=[], frag_cost=[np.zeros(0, np.float32)] * n_frag)
     if len(y) < 4 or len(x) < 4:
-        return empty
+        return Alignment.empty(n_frag)
 
     from .dtw import band_around_path, diagonal_band, dtw_band   # numba: imported only when aligning
 
@@ -608,13 +602,6 @@ def _align_segment(feats: list[np.ndarray], voiced_frames: np.ndarray, y: np.nda
     counts = np.bincount(frag_of_row[valid], minlength=n_frag)
     costs = sums / np.maximum(counts, 1)
     jumped = counts == 0
-    # per fragment, the local distance along its speech (for misread phrases)
-    frag_cost = [np.zeros(0, np.float32)] * n_frag
-    if valid.any():
-        fv = frag_of_row[valid]
-        cuts = np.flatnonzero(np.diff(fv)) + 1
-        for grp, d in zip(np.split(fv, cuts), np.split(dist[valid], cuts)):
-            frag_cost[int(grp[0])] = d
     # narration speech held at a pause of the reference: (fragment it precedes, first frame, end frame)
     held = []
     lab = fine_labels[pi]
@@ -627,7 +614,7 @@ def _align_segment(feats: list[np.ndarray], voiced_frames: np.ndarray, y: np.nda
             held.append((int(lab[a]), int(pj[a]) * FINE, (int(pj[b - 1]) + 1) * FINE))
     return Alignment(onsets=onsets.astype(np.float64), costs=costs,
                      skipped=_skipped(pi, pj, frag_of_row, valid, n_frag) * FINE * HOP,
-                     jumped=jumped, held=held, frag_cost=frag_cost, ratio=ratio, garbage=g)
+                     jumped=jumped, held=held, ratio=ratio)
 
 
 def _skipped(pi: np.ndarray, pj: np.ndarray, frag_of_row: np.ndarray, valid: np.ndarray, n_frag: int) -> np.ndarray:
@@ -821,7 +808,7 @@ def align(audio: Path, text: Path, labels: Path | None = None, labels_offset: fl
     times = np.minimum(np.maximum.accumulate(times), duration)
     ratio = voiced.sum() / max(1, ref.voiced_frames.sum())
     expected = ref.speech_frames * ratio * HOP
-    found = _deviations(al, narr, times, expected, ratio, costs, set(anchors))
+    found = _deviations(al, narr, times, expected, set(anchors))
     # the first fragment is judged from where its speech starts, not from the head of the file
     spoken = times.copy()
     first_voiced = np.flatnonzero(voiced)
@@ -1037,8 +1024,8 @@ FALSE_START_PAUSE = 25     # frames: the pause after a false start (0.25 s)
 INNER_RETAKE_CONFIDENCE = 0.7
 
 
-def _deviations(al: "Alignment", narr: Narration, times: np.ndarray, expected: np.ndarray, ratio: float,
-                costs: np.ndarray, fixed: set[int]) -> list[Deviation]:
+def _deviations(al: "Alignment", narr: Narration, times: np.ndarray, expected: np.ndarray,
+                fixed: set[int]) -> list[Deviation]:
     """Skips, retakes and unscripted speech from the path's jumps and held speech; moves the boundaries
     they concern in ``times`` (fragment k spans times[k]..times[k+1]) in place: a skipped fragment gets
     no time, a sentence read twice maps to its last take."""
@@ -1047,7 +1034,6 @@ def _deviations(al: "Alignment", narr: Narration, times: np.ndarray, expected: n
     duration = float(times[-1])
     found: list[Deviation] = []
     held = held_stretches(al.held, voiced)
-    feats = al.ref_feats or []
     held, forced = _redecode(al, narr, times, expected, held, fixed)
 
     onset = np.round(times[:-1] / HOP).astype(int)

@@ -190,7 +190,8 @@ def _safe(name: str, job) -> dict:
 def check_epub_lane(epub: Path, report_dir: Path, before_ace=None, epubcheck_result: Path | None = None) -> dict:
     """EPUBCheck (or its findings from `check-epub --result`, when they are for this very EPUB), our
     overlay checks, then DAISY Ace (held back by ``before_ace``)."""
-    from .epub import check_epub, check_summary, file_sha256
+    from .epub import check_epub, check_summary
+    from .fsutil import file_sha256
 
     t = time.perf_counter()
     name = "EPUBCheck + Ace + overlays"

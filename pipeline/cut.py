@@ -52,8 +52,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .ffmpeg import BASE_ARGS, _last_error, ffmpeg_exe, probe, run_encoders
-from .fsutil import atomic_path, atomic_write_text
+from .ffmpeg import BASE_ARGS, ffmpeg_exe, probe, run_encoders, stream_error
+from .fsutil import atomic_path, atomic_write_text, file_sha256
 from .problems import InputError, Problem, display_path
 from .syncmap import SyncMap, cut_time, read_syncmap
 
@@ -103,9 +103,7 @@ def frame_energy(master: Path, rate: int = ANALYSIS_RATE) -> np.ndarray:
             proc.stdout.close()
             rc = proc.wait()
         if rc != 0:
-            err.seek(0)
-            reason = _last_error(err.read().decode("utf-8", "replace")) or "ffmpeg failed"
-            raise InputError(Problem(display_path(master), 0, "E-AUDIO-004", f"could not decode: {reason}"))
+            raise stream_error(err, master)
     if len(carry):
         out.append(np.array([10 * np.log10(np.mean(carry.astype(np.float64) ** 2) + 1e-12)]))
     return np.concatenate(out) if out else np.zeros(0)
@@ -362,20 +360,10 @@ def render_cut(master: Path, ranges: list[tuple[int, int]], rate: int, channels:
                 proc.stdout.close()
                 rc = proc.wait()
             if rc != 0:
-                err.seek(0)
-                reason = _last_error(err.read().decode("utf-8", "replace")) or "ffmpeg failed"
-                raise InputError(Problem(display_path(master), 0, "E-AUDIO-004", f"could not decode: {reason}"))
+                raise stream_error(err, master)
 
     run_encoders(encoders, feed, master)
     return written
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _reusable(previous: Path, key: str, outputs: dict[str, Path]) -> bool:
@@ -386,7 +374,7 @@ def _reusable(previous: Path, key: str, outputs: dict[str, Path]) -> bool:
         audio = data["audio"]
         if audio["key"] != key:
             return False
-        return all(p.exists() and audio["outputs"].get(name) == _sha256(p) for name, p in outputs.items())
+        return all(p.exists() and audio["outputs"].get(name) == file_sha256(p) for name, p in outputs.items())
     except (OSError, ValueError, KeyError, TypeError):
         return False
 
@@ -426,7 +414,7 @@ def cmd_cut(args: argparse.Namespace) -> int:
 
     separate_epub = bool(settings.epub_bitrate)
     key = hashlib.sha256(json.dumps({
-        "version": AUDIO_VERSION, "master": _sha256(args.master), "ranges": ranges, "rate": rate,
+        "version": AUDIO_VERSION, "master": file_sha256(args.master), "ranges": ranges, "rate": rate,
         "channels": channels, "crossfade": CROSSFADE, "podcast": podcast_encoder(settings, channels, Path("-")),
         "epub": epub_encoder(settings, Path("-")) if separate_epub else None,
         "flac": flac_encoder(settings, channels, Path("-"))}, sort_keys=True).encode()).hexdigest()
@@ -475,7 +463,7 @@ def cmd_cut(args: argparse.Namespace) -> int:
             "crossfade": CROSSFADE, "pause_threshold_db": round(pauses.threshold_db, 1),
             "duration_before": round(sync.duration, 3), "duration_after": round(cut_sync.duration, 3),
             "removed": round(removed, 3), "cuts": entries, "kept": kept,
-            "audio": {"key": key, "outputs": {name: _sha256(p) for name, p in outputs.items()}}}
+            "audio": {"key": key, "outputs": {name: file_sha256(p) for name, p in outputs.items()}}}
     atomic_write_text(args.sync_out, cut_sync.to_json())
     atomic_write_text(args.cuts, json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True) + "\n")
     if env is not None:

@@ -56,20 +56,8 @@ def held_stretches(held: list[tuple[int, int, int]], voiced: np.ndarray) -> list
     result = []
     n = len(voiced)
     for k, a, b in out:
-        v = voiced[a:b]
-        if not v.any():
-            continue
         # islands of speech inside the stretch, split at pauses of MIN_PAUSE frames or more
-        d = np.diff(np.concatenate([[0], v.astype(np.int8), [0]]))
-        starts, ends = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
-        keep_s, keep_e = [], []
-        for s0, e0 in zip(starts, ends):
-            if keep_e and s0 - keep_e[-1] < MIN_PAUSE:
-                keep_e[-1] = e0
-            else:
-                keep_s.append(s0)
-                keep_e.append(e0)
-        islands = [(a + s0, a + e0) for s0, e0 in zip(keep_s, keep_e)]
+        islands = speech_islands(voiced, a, b, gap=MIN_PAUSE, shortest=1)
         if islands and islands[0][0] > 0 and voiced[max(0, islands[0][0] - MIN_PAUSE):islands[0][0]].all():
             islands = islands[1:]         # glued to the sentence before
         if islands and islands[-1][1] < n and voiced[islands[-1][1]:min(n, islands[-1][1] + MIN_PAUSE)].all():

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import io
 import json
 import os
@@ -42,7 +41,7 @@ from typing import Iterable
 
 from lxml import etree
 
-from .fsutil import atomic_path, atomic_write_text
+from .fsutil import atomic_path, atomic_write_text, file_sha256
 from .problems import InputError, Problem, display_path
 from .sources import Block, Book, Part, Sentence, load_book
 from .syncmap import SyncMap, audible_clips, mismatch, read_syncmap, timestamp
@@ -1055,14 +1054,6 @@ def cmd_check_epub(args: argparse.Namespace) -> int:
         raise CheckFailed(result.problems)
     print(f"ok: {check_summary(args.epub)}")
     return 0
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def check_summary(epub_path: Path) -> str:

@@ -74,6 +74,13 @@ def _last_error(stderr: str) -> str:
     return lines[-1][:200] if lines else ""
 
 
+def stream_error(err, what: Path, code: str = "E-AUDIO-004", action: str = "could not decode") -> InputError:
+    """The one coded line for an ffmpeg process that failed, from its stderr captured in the file ``err``."""
+    err.seek(0)
+    text = err.read().decode("utf-8", "replace")
+    return InputError(Problem(display_path(what), 0, code, f"{action}: {_last_error(text) or 'ffmpeg failed'}"))
+
+
 def run(args: list[str], what: Path, code: str = "E-AUDIO-004", action: str = "could not decode") -> str:
     """Run ffmpeg; on failure raise one InputError line naming ``what``. Returns stderr."""
     r = subprocess.run([ffmpeg_exe(), *BASE_ARGS, *args], capture_output=True, text=True, errors="replace")
@@ -125,9 +132,7 @@ def run_fanout(producer: list[str], consumers: list[list[str]], what: Path, code
         codes.insert(0, prod.wait())
         for rc, err in zip(codes, errs):
             if rc != 0:
-                err.seek(0)
-                text = err.read().decode("utf-8", "replace")
-                raise InputError(Problem(display_path(what), 0, code, f"{action}: {_last_error(text) or 'ffmpeg failed'}"))
+                raise stream_error(err, what, code, action)
     finally:
         for p in procs:
             if p.poll() is None:
@@ -164,9 +169,7 @@ def run_encoders(consumers: list[list[str]], feed, what: Path, code: str = "E-AU
         codes = [p.wait() for p in procs]
         for rc, err in zip(codes, errs):
             if rc != 0:
-                err.seek(0)
-                text = err.read().decode("utf-8", "replace")
-                raise InputError(Problem(display_path(what), 0, code, f"{action}: {_last_error(text) or 'ffmpeg failed'}"))
+                raise stream_error(err, what, code, action)
         if broken:
             raise InputError(Problem(display_path(what), 0, code, f"{action}: an encoder stopped reading"))
     finally:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import tempfile
 from pathlib import Path
@@ -33,3 +34,12 @@ def atomic_write_bytes(target: Path | str, data: bytes) -> None:
 
 def atomic_write_text(target: Path | str, text: str) -> None:
     atomic_write_bytes(target, text.encode("utf-8"))
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, read a megabyte at a time."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .ffmpeg import BASE_ARGS, _last_error, ffmpeg_exe
+from .ffmpeg import BASE_ARGS, ffmpeg_exe, stream_error
 from .fsutil import atomic_path, atomic_write_text
 from .problems import InputError, Problem, display_path
 from .syncmap import DOUBT, SyncMap, read_syncmap
@@ -171,9 +171,7 @@ def waveform(master: Path, duration: float, columns_per_row: int, rows: int,
             proc.stdout.close()
             rc = proc.wait()
         if rc != 0:
-            err.seek(0)
-            reason = _last_error(err.read().decode("utf-8", "replace")) or "ffmpeg failed"
-            raise InputError(Problem(display_path(master), 0, "E-REPORT-002", f"could not decode the master: {reason}"))
+            raise stream_error(err, master, "E-REPORT-002", "could not decode the master")
     if n == 0:
         raise InputError(Problem(display_path(master), 0, "E-REPORT-002", "could not decode the master: no audio"))
     return lo, hi
