@@ -391,9 +391,9 @@ class Style:
 def assemble(takes: list[Take], style: Style, rng: np.random.Generator,
              noise: np.ndarray | None = None) -> tuple[np.ndarray, list[tuple[Take, float, float]]]:
     """Lay the takes end to end with pauses; returns the audio and each take with its true speech span."""
-    from scipy.signal import butter, lfilter
+    from tests.narration import add_breath, breath_filter
 
-    b, a = butter(2, [500 / (SR / 2), 4000 / (SR / 2)], btype="band")
+    b, a = breath_filter()
     pieces = [np.zeros(int(rng.uniform(*style.head) * SR), np.float32)]
     pos = len(pieces[0])
     spans = []
@@ -409,11 +409,7 @@ def assemble(takes: list[Take], style: Style, rng: np.random.Generator,
             gap_s = rng.uniform(*lo_hi)
             gap = np.zeros(int(gap_s * SR), np.float32)
             if gap_s > 0.7 and rng.random() < style.breaths:
-                m = int(rng.uniform(0.25, 0.45) * SR)
-                br = lfilter(b, a, rng.standard_normal(m)) * np.hanning(m)
-                br = br / np.abs(br).max() * 0.7 * 10 ** (rng.uniform(-28, -20) / 20)
-                s = int((len(gap) - m) * rng.uniform(0.2, 0.6))
-                gap[s:s + m] += br.astype(np.float32)
+                add_breath(gap, rng, (-28, -20), (b, a))
         pieces.append(gap)
         pos += len(gap)
     audio = np.concatenate(pieces) * 10 ** (style.gain_db / 20)

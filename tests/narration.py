@@ -110,14 +110,30 @@ def boundary_errors(sync_fragments: list[dict], truth_begins: list[float]) -> np
     return np.abs(ours - np.array(truth_begins[1:]))
 
 
+def breath_filter() -> tuple[np.ndarray, np.ndarray]:
+    """The band (500-4000 Hz) of a breath."""
+    from scipy.signal import butter
+
+    return butter(2, [500 / (SR / 2), 4000 / (SR / 2)], btype="band")
+
+
+def add_breath(gap: np.ndarray, rng: np.random.Generator, level_db: tuple[float, float], ba) -> None:
+    """An audible breath (band-passed noise, 0.25-0.45 s, ``level_db`` under full scale x 0.7) in a pause."""
+    from scipy.signal import lfilter
+
+    n = int(rng.uniform(0.25, 0.45) * SR)
+    breath = lfilter(ba[0], ba[1], rng.standard_normal(n)) * np.hanning(n)
+    breath = breath / np.abs(breath).max() * 0.7 * 10 ** (rng.uniform(*level_db) / 20)
+    start = int((len(gap) - n) * rng.uniform(0.2, 0.6))
+    gap[start:start + n] += breath.astype(np.float32)
+
+
 def make_varied_narration(sentences: list[str], seed: int = 1, voice: str = "awb") -> Narration:
     """Closer to a person reading: the rate changes from sentence to sentence (0.8-1.3x), half the long
     sentences get a pause inside (at a comma, or halfway), the level of each sentence varies by 6 dB,
     and most longer pauses hold an audible breath (band-passed noise 18-26 dB under the voice)."""
-    from scipy.signal import butter, lfilter
-
     rng = np.random.default_rng(seed)
-    b, a = butter(2, [500 / (SR / 2), 4000 / (SR / 2)], btype="band")
+    b, a = breath_filter()
     pieces, begins, ends = [np.zeros(SR, np.float32)], [], []
     pos = SR
     for i, s in enumerate(sentences):
@@ -142,11 +158,7 @@ def make_varied_narration(sentences: list[str], seed: int = 1, voice: str = "awb
             gap_s = rng.uniform(0.3, 1.8)
             gap = np.zeros(int(gap_s * SR), np.float32)
             if gap_s > 0.7 and rng.random() < 0.6:
-                n = int(rng.uniform(0.25, 0.45) * SR)
-                breath = lfilter(b, a, rng.standard_normal(n)) * np.hanning(n)
-                breath = breath / np.abs(breath).max() * 0.7 * 10 ** (rng.uniform(-26, -18) / 20)
-                start = int((len(gap) - n) * rng.uniform(0.2, 0.6))
-                gap[start:start + n] += breath.astype(np.float32)
+                add_breath(gap, rng, (-26, -18), (b, a))
             pieces.append(gap)
             pos += len(gap)
     pieces.append(np.zeros(SR, np.float32))
