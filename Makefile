@@ -16,8 +16,8 @@ PYTEST_ARGS ?=
 
 TEXT_FILES := $(sort $(wildcard texts/*.md)) texts/book.toml
 RECORDING_FILES := $(sort $(filter-out %.labels.txt,$(wildcard recordings/*)))
-MODEL_CODE := pipeline/__init__.py pipeline/cli.py pipeline/sources.py pipeline/sentences.py \
-              pipeline/problems.py pipeline/fsutil.py
+MODEL_CODE := pipeline/__init__.py pipeline/cli.py pipeline/model/sources.py pipeline/model/sentences.py \
+              pipeline/model/problems.py pipeline/system/fsutil.py
 
 .DEFAULT_GOAL := help
 
@@ -76,10 +76,10 @@ build/sources.ok: $(TEXT_FILES) $(RECORDING_FILES) $(MODEL_CODE) | $(VENV_OK) bu
 # passes, so a failed release leaves the previous output/ exactly as it was.
 SITE := build/site
 
-AUDIO_CODE := pipeline/audio.py pipeline/ffmpeg.py pipeline/fsutil.py $(MODEL_CODE)
-ALIGN_CODE := pipeline/align.py pipeline/dtw.py pipeline/deviations.py pipeline/normalise.py pipeline/syncmap.py \
-              pipeline/ffmpeg.py $(MODEL_CODE)
-SYNC_CODE := pipeline/syncmap.py pipeline/fsutil.py pipeline/cli.py pipeline/problems.py
+AUDIO_CODE := pipeline/stages/audio.py pipeline/system/ffmpeg.py pipeline/system/fsutil.py $(MODEL_CODE)
+ALIGN_CODE := pipeline/stages/align.py pipeline/stages/dtw.py pipeline/stages/deviations.py pipeline/stages/normalise.py pipeline/stages/syncmap.py \
+              pipeline/system/ffmpeg.py $(MODEL_CODE)
+SYNC_CODE := pipeline/stages/syncmap.py pipeline/system/fsutil.py pipeline/cli.py pipeline/model/problems.py
 
 # With `[audio] cut_retakes = true` in book.toml (CUT_RETAKES in build/parts.mk), the aligner times the
 # uncut master into build/sync-aligned/ (and its envelope into build/waveform-aligned/), and the cut stage
@@ -105,8 +105,8 @@ build/master/%.flac build/audio/%.json: $$(REC_$$*) texts/book.toml $(AUDIO_CODE
 # the label file kept), the podcast MP3 and the EPUB audio encoded from it with the master stage's settings
 # and measured, the timeline and the envelope shifted, the list of cuts for the proof and the report. It
 # re-encodes only when the cuts (or the master) change.
-CUT_CODE := pipeline/cut.py pipeline/audio.py pipeline/proof.py pipeline/syncmap.py pipeline/ffmpeg.py \
-            pipeline/fsutil.py $(MODEL_CODE)
+CUT_CODE := pipeline/stages/cut.py pipeline/stages/audio.py pipeline/stages/proof.py pipeline/stages/syncmap.py pipeline/system/ffmpeg.py \
+            pipeline/system/fsutil.py $(MODEL_CODE)
 build/cut/%.flac build/cut/%.json build/sync/%.json build/encoded/%.mp3 build/epub-audio/%.mp3 \
 build/loudness/%.json build/waveform/%.npy: build/master/%.flac $(ALIGNED)/%.json $(ENVELOPE)/%.npy \
 		texts/book.toml $$(LABELS_$$*) $(CUT_CODE)
@@ -132,18 +132,18 @@ $(ALIGNED)/%.json $(ENVELOPE)/%.npy: build/master/%.flac $$(TEXT_$$*) $$(if $$(L
 		--waveform $(ENVELOPE)/$*.npy \
 		$(if $(LABELS_$*),--labels $(LABELS_$*) --audio-report build/audio/$*.json)
 
-build/cover.png: texts/book.toml $(wildcard texts/*.png texts/*.jpg) pipeline/cover.py $(MODEL_CODE) | build
+build/cover.png: texts/book.toml $(wildcard texts/*.png texts/*.jpg) pipeline/stages/cover.py $(MODEL_CODE) | build
 	$(PIPELINE) cover texts -o $@
 
 $(SITE)/audio/%.mp3: build/encoded/%.mp3 build/sync/%.json build/cover.png build/order.txt texts/book.toml \
-		$$(TEXT_$$*) $(AUDIO_CODE) pipeline/cover.py pipeline/syncmap.py
+		$$(TEXT_$$*) $(AUDIO_CODE) pipeline/stages/cover.py pipeline/stages/syncmap.py
 	$(PIPELINE) tag build/encoded/$*.mp3 --sync build/sync/$*.json --part $* --texts texts \
 		--cover build/cover.png -o $@
 
 # Proofing: the deviations from the text not accepted in the part's label file, as Audacity labels over the
 # recording, and all of them with their `accepted` flags for the report and the gate. (With cut retakes,
 # the list of cuts maps the cut audio's times back to the recording's.)
-PROOF_CODE := pipeline/proof.py pipeline/syncmap.py pipeline/fsutil.py pipeline/cli.py pipeline/problems.py
+PROOF_CODE := pipeline/stages/proof.py pipeline/stages/syncmap.py pipeline/system/fsutil.py pipeline/cli.py pipeline/model/problems.py
 build/proof/%.txt build/proof/%.json: build/sync/%.json build/audio/%.json $$(LABELS_$$*) $(PROOF_CODE) \
 		$(if $(CUT_RETAKES),build/cut/%.json)
 	$(PIPELINE) proof build/sync/$*.json --audio-report build/audio/$*.json \
@@ -158,8 +158,8 @@ $(SITE)/chapters/%.json: build/sync/%.json $(SYNC_CODE)
 
 # ---------------------------------------------------------------------------- the shared editions
 
-FEED_CODE := pipeline/feed.py pipeline/syncmap.py $(MODEL_CODE)
-EPUB_CODE := pipeline/epub.py pipeline/syncmap.py $(MODEL_CODE)
+FEED_CODE := pipeline/stages/feed.py pipeline/stages/syncmap.py $(MODEL_CODE)
+EPUB_CODE := pipeline/stages/epub.py pipeline/stages/syncmap.py $(MODEL_CODE)
 BOOK_ID ?= book
 NARRATED ?=
 
@@ -171,8 +171,8 @@ $(SITE)/podcast.xml: $(NARRATED:%=$(SITE)/audio/%.mp3) $(NARRATED:%=$(SITE)/tran
 		$(NARRATED:%=$(SITE)/chapters/%.json) $(SITE)/cover.png $(TEXT_FILES) $(FEED_CODE)
 	$(PIPELINE) feed texts --site $(SITE) -o $@ $(if $(wildcard output/podcast.xml),--previous output/podcast.xml)
 
-WEB_CODE := pipeline/largeprint.py $(wildcard pipeline/templates/web-*.html) $(wildcard pipeline/static/*) \
-            pipeline/syncmap.py $(MODEL_CODE)
+WEB_CODE := pipeline/stages/largeprint.py $(wildcard pipeline/templates/web-*.html) $(wildcard pipeline/static/*) \
+            pipeline/stages/syncmap.py $(MODEL_CODE)
 PARTS ?=
 WEB_OUT := $(SITE)/index.html $(PARTS:%=$(SITE)/stories/%.html) \
            $(patsubst pipeline/static/%,$(SITE)/static/%,$(wildcard pipeline/static/*))
@@ -190,7 +190,7 @@ $(SITE)/$(BOOK_ID).epub: $(TEXT_FILES) $(NARRATED:%=build/sync/%.json) $(NARRATE
 AUDIO_OUT := $(NARRATED:%=$(SITE)/audio/%.mp3) $(NARRATED:%=build/epub-audio/%.mp3)
 TIMELINE_OUT := $(NARRATED:%=$(SITE)/transcripts/%.vtt) $(NARRATED:%=$(SITE)/chapters/%.json)
 SITE_OUT := $(AUDIO_OUT) $(TIMELINE_OUT) $(SITE)/podcast.xml $(SITE)/$(BOOK_ID).epub $(WEB_OUT)
-CHECK_CODE := pipeline/checks.py pipeline/cdp.py pipeline/report.py pipeline/proof.py $(FEED_CODE) $(EPUB_CODE)
+CHECK_CODE := pipeline/checks/gate.py pipeline/system/cdp.py pipeline/report/report.py pipeline/stages/proof.py $(FEED_CODE) $(EPUB_CODE)
 PROOF_OUT := $(NARRATED:%=build/proof/%.txt) $(NARRATED:%=build/proof/%.json)
 
 ## site: build every edition into build/site (staged, not yet checked or published)
@@ -199,12 +199,12 @@ site: build/sources.ok $(SITE_OUT)
 
 # Every check on the staged site (EPUBCheck, Ace, axe, feed rules, loudness, links, proof) and the report.
 # axe on every page as soon as the pages exist (beside the EPUB's build); its result is kept for the gate.
-build/report/axe.json: $(WEB_OUT) pipeline/checks.py pipeline/cdp.py | $(NODE_OK) build/report
+build/report/axe.json: $(WEB_OUT) pipeline/checks/gate.py pipeline/system/cdp.py | $(NODE_OK) build/report
 	$(PIPELINE) check-web $(SITE) -o $@
 
 # EPUBCheck as soon as the EPUB exists (beside axe); the gate takes its findings when they are for the
 # same EPUB (by SHA-256).
-build/report/epubcheck.json: $(SITE)/$(BOOK_ID).epub pipeline/epub.py | build/report
+build/report/epubcheck.json: $(SITE)/$(BOOK_ID).epub pipeline/stages/epub.py | build/report
 	$(PIPELINE) check-epub $< --result $@ --report build/report/epub
 
 build/report/checked: $(SITE_OUT) $(NARRATED:%=build/loudness/%.json) $(NARRATED:%=build/waveform/%.npy) \

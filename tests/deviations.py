@@ -489,7 +489,7 @@ class FliteSpec:
 
 
 def make_flite_item(spec: FliteSpec) -> tuple[np.ndarray, list[str], dict]:
-    from pipeline.sources import load_book
+    from pipeline.model.sources import load_book
 
     book = load_book(ROOT / "texts")
     parts = {p.id: p for p in book.parts}
@@ -566,7 +566,7 @@ def make_flite_item(spec: FliteSpec) -> tuple[np.ndarray, list[str], dict]:
 
 def flite_specs(items: int = 24, exact: int = 6, seed: int = 2026) -> list[FliteSpec]:
     """The flite set: ``items`` with 3-6 deviations and ``exact`` without, across voices and parts."""
-    from pipeline.sources import load_book
+    from pipeline.model.sources import load_book
 
     parts = [p.id for p in load_book(ROOT / "texts").parts]
     rng = np.random.default_rng(seed)
@@ -819,7 +819,7 @@ def _slug(s: str) -> str:
 
 
 def decode(path: Path) -> np.ndarray:
-    from pipeline.ffmpeg import ffmpeg_exe
+    from pipeline.system.ffmpeg import ffmpeg_exe
 
     raw = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(path), "-ac", "1", "-ar", str(SR), "-f", "s16le",
                           "-"], capture_output=True, check=True).stdout
@@ -830,7 +830,7 @@ def ensure_demo(ids: list[str] | None = None, cache: Path = CACHE) -> list[Item]
     """The demo narrations in recordings/ as EXACT items: decoded to 16 kHz mono and levelled as
     bench/align.py does (the master stage's job), aligned against the part's Markdown; truth from
     bench/truth/ID.json."""
-    from pipeline.sources import load_book
+    from pipeline.model.sources import load_book
 
     book = load_book(ROOT / "texts", ROOT / "recordings")
     h = hashlib.sha256()

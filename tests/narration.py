@@ -41,7 +41,7 @@ def _flite(text: str, voice: str, stretch: float) -> np.ndarray:
 
 
 def _espeak_other(text: str) -> np.ndarray:
-    from pipeline.align import Espeak
+    from pipeline.stages.align import Espeak
 
     tts = Espeak.get(voice="en-us", rate=150, pitch=70)
     x = tts.say(text)

@@ -97,11 +97,11 @@ def load_sets(language: str | None = None, root: Path = DATA) -> list[RealSet]:
 
 def _ffmpeg() -> str:
     try:
-        from pipeline.ffmpeg import ffmpeg_exe
+        from pipeline.system.ffmpeg import ffmpeg_exe
     except ImportError:  # run from outside the project root
         import sys
         sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-        from pipeline.ffmpeg import ffmpeg_exe
+        from pipeline.system.ffmpeg import ffmpeg_exe
     return ffmpeg_exe()
 
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from narration import SR, boundary_errors, flite_available, make_narration, make_varied_narration, write_wav
-from pipeline.align import align, speakable
-from pipeline.sources import load_part
-from pipeline.syncmap import read_syncmap, to_json_chapters, to_webvtt
+from pipeline.stages.align import align, speakable
+from pipeline.model.sources import load_part
+from pipeline.stages.syncmap import read_syncmap, to_json_chapters, to_webvtt
 
 ROOT = Path(__file__).resolve().parents[1]
 SWITCHBACK = ROOT / "texts" / "03-switchback.md"

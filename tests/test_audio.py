@@ -208,8 +208,8 @@ def test_stage_memory_is_bounded(speech, tmp_path) -> None:
     s44 = _resample(speech, 44100)
     long = np.tile(s44 * 0.3, int(20 * 60 * 44100 / len(s44)) + 1)
     src = write_pcm(tmp_path / "long.flac", np.stack([long, long * 0.8], axis=1), 44100, "flac")
-    code = ("import resource,sys; from pathlib import Path; from pipeline.audio import render; "
-            "from pipeline.sources import AudioSettings; "
+    code = ("import resource,sys; from pathlib import Path; from pipeline.stages.audio import render; "
+            "from pipeline.model.sources import AudioSettings; "
             f"render(Path('{src}'), Path('{tmp_path}/m.flac'), Path('{tmp_path}/e.mp3'), Path('{tmp_path}/a.mp3'), "
             "AudioSettings()); "
             "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1]; "

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import checks
-
+from pipeline.checks import gate as checks
 PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <link rel="stylesheet" href="{css}"></head>

@@ -27,8 +27,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from pipeline import cli  # noqa: E402
-from pipeline.problems import InputError, display_path  # noqa: E402
-from pipeline.syncmap import SyncMap, read_syncmap, uncut_time, write_syncmap  # noqa: E402
+from pipeline.model.problems import InputError, display_path  # noqa: E402
+from pipeline.stages.syncmap import SyncMap, read_syncmap, uncut_time, write_syncmap  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not (shutil.which("ffmpeg") and shutil.which("ffprobe")), reason="needs ffmpeg")
 
@@ -253,7 +253,7 @@ def test_later_times_move_by_exactly_the_cut(cut_part) -> None:
 
 def test_mp3s_are_the_master_stages_and_measured(cut_part) -> None:
     root, _, channels, epub = cut_part
-    from pipeline.audio import payload_sha256
+    from pipeline.stages.audio import payload_sha256
 
     b = root / "build"
     out = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=channels,sample_rate,bit_rate",
@@ -364,7 +364,7 @@ def test_without_retakes_the_audio_is_the_master(tmp_path) -> None:
 
 
 def test_uncut_time_inverts_the_cut() -> None:
-    from pipeline.syncmap import cut_time
+    from pipeline.stages.syncmap import cut_time
 
     cuts = [{"begin": 2.0, "end": 3.0}, {"begin": 5.0, "end": 7.5}]
     for t in (0.0, 1.99, 3.0, 4.2, 7.5, 9.0):
@@ -378,7 +378,7 @@ def test_uncut_time_inverts_the_cut() -> None:
 
 
 def _problems(texts: Path) -> str:
-    from pipeline.sources import load_book
+    from pipeline.model.sources import load_book
 
     with pytest.raises(InputError) as e:
         load_book(texts)
@@ -386,7 +386,7 @@ def _problems(texts: Path) -> str:
 
 
 def test_book_toml_option(tmp_path) -> None:
-    from pipeline.sources import load_book
+    from pipeline.model.sources import load_book
 
     texts = write_texts(tmp_path)
     assert load_book(texts).audio.cut_retakes is True
@@ -437,7 +437,7 @@ def test_proof_labels_map_back_to_the_recording(cut_part, tmp_path) -> None:
     assert data["deviations"][0]["begin"] == pytest.approx(EXTRA["begin"] - 1.8)   # the published MP3's time
     assert data["cuts"][0]["duration"] == pytest.approx(1.8)
     # accepting the cut's label (as the report says) keeps that false start at the next cut
-    from pipeline.proof import read_accepts
+    from pipeline.stages.proof import read_accepts
 
     accept = tmp_path / "tale.labels.txt"
     accept.write_text("\t".join(labels[0][:2] + ["accept " + labels[0][2]]) + "\n", encoding="utf-8")
@@ -445,7 +445,7 @@ def test_proof_labels_map_back_to_the_recording(cut_part, tmp_path) -> None:
 
 
 def test_report_lists_the_cuts(cut_part) -> None:
-    from pipeline.report import _cuts, _cuts_section, cuts_line
+    from pipeline.report.report import _cuts, _cuts_section, cuts_line
 
     root, *_ = cut_part
     cuts = _cuts(root / "build" / "cut" / "tale.json", 1.3)
@@ -508,7 +508,7 @@ def released_with_cuts(tmp_path_factory):
     book = (ROOT / "texts" / "book.toml").read_text(encoding="utf-8")
     (texts / "book.toml").write_text(book.replace("[audio]\n", "[audio]\ncut_retakes = true\n"), encoding="utf-8")
     (texts / "01-alpha.md").write_text(RELEASE_PART, encoding="utf-8")
-    from pipeline.sources import load_book
+    from pipeline.model.sources import load_book
 
     sentences = [s.text for s in load_book(texts).part("alpha").sentences()]
     rng = np.random.default_rng(5)
@@ -616,7 +616,7 @@ def test_a_reported_retake_is_cut_from_every_edition(released_with_cuts) -> None
         want = f["begin"] if f["begin"] <= c["begin"] else max(c["begin"], f["begin"] - c["duration"])
         assert g["begin"] == pytest.approx(want, abs=1e-6), f["id"]
     vtt = (proj / "output" / "transcripts" / "alpha.vtt").read_text(encoding="utf-8")
-    from pipeline.syncmap import timestamp
+    from pipeline.stages.syncmap import timestamp
 
     assert f"{fid}\n{timestamp(sync.fragments[RETAKEN]['begin'])} --> " in vtt
 

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.align import align
-from pipeline.sources import load_part
-from pipeline.syncmap import audible_clips, read_syncmap
+from pipeline.stages.align import align
+from pipeline.model.sources import load_part
+from pipeline.stages.syncmap import audible_clips, read_syncmap
 from tests.narration import flite_available, make_narration, write_wav
 
 ROOT = Path(__file__).resolve().parents[1]

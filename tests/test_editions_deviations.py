@@ -24,10 +24,10 @@ import pytest
 from lxml import etree
 
 from pipeline.cli import main
-from pipeline.epub import OPF_NS, SMIL_NS, check_epub, check_overlays, clock, mp3_duration, parse_clock
-from pipeline.largeprint import build_site
-from pipeline.sources import load_book
-from pipeline.syncmap import SyncMap, audible_clips, read_syncmap, to_json_chapters, to_webvtt, write_syncmap
+from pipeline.stages.epub import OPF_NS, SMIL_NS, check_epub, check_overlays, clock, mp3_duration, parse_clock
+from pipeline.stages.largeprint import build_site
+from pipeline.model.sources import load_book
+from pipeline.stages.syncmap import SyncMap, audible_clips, read_syncmap, to_json_chapters, to_webvtt, write_syncmap
 from test_epub import MISSING_VALIDATORS, metas, tamper
 from test_largeprint import AXE, CHROMIUM, CHROMIUM_ARGS, Page, QuietServer, RangeHandler, Watch, new_page, run_axe
 

@@ -20,7 +20,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from pipeline.cli import main  # noqa: E402
-from pipeline.epub import (  # noqa: E402
+from pipeline.stages.epub import (  # noqa: E402
     ACTIVE_CLASS,
     CHROMIUM,
     EPUB_NS,
@@ -36,8 +36,8 @@ from pipeline.epub import (  # noqa: E402
     mp3_duration,
     parse_clock,
 )
-from pipeline.sources import Sentence, load_book  # noqa: E402
-from pipeline.syncmap import audible_clips, read_syncmap  # noqa: E402
+from pipeline.model.sources import Sentence, load_book  # noqa: E402
+from pipeline.stages.syncmap import audible_clips, read_syncmap  # noqa: E402
 
 TEXTS = ROOT / "texts"
 SYNC = ROOT / "build" / "sync"
@@ -521,7 +521,7 @@ def test_epubcheck_result_is_kept_for_the_gate_and_tied_to_its_epub(built, tmp_p
     import subprocess
     import sys
 
-    from pipeline.checks import check_epub_lane
+    from pipeline.checks.gate import check_epub_lane
 
     result = tmp_path / "epubcheck.json"
     r = subprocess.run([sys.executable, "-m", "pipeline", "check-epub", str(built), "--result", str(result)],

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import feed as feedmod
-from pipeline.feed import build_feed, check_feed, episode_guid, podcast_guid
-from pipeline.problems import InputError
-from pipeline.sources import load_book
-from pipeline.syncmap import SyncMap, to_json_chapters, to_webvtt
+from pipeline.stages import feed as feedmod
+from pipeline.stages.feed import build_feed, check_feed, episode_guid, podcast_guid
+from pipeline.model.problems import InputError
+from pipeline.model.sources import load_book
+from pipeline.stages.syncmap import SyncMap, to_json_chapters, to_webvtt
 
 ROOT = Path(__file__).resolve().parent.parent
 PARTYTIME = ROOT / "tests" / "js" / "partytime.cjs"

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run from any directory, not only the repository root
     sys.path.insert(0, str(ROOT))
 
-from pipeline.importer import (  # noqa: E402
+from pipeline.extras.importer import (  # noqa: E402
     ManuscriptError,
     import_manuscript,
     join_broken_paragraphs,
@@ -631,7 +631,7 @@ def test_imported_book_parses_into_the_model_with_the_source_sections(parts, tmp
     sections the source has (the first section is the opening, named after the title)."""
     import shutil
 
-    from pipeline.sources import load_book
+    from pipeline.model.sources import load_book
 
     texts = tmp_path / "texts"
     texts.mkdir()

@@ -29,10 +29,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.largeprint import build_site, format_duration, segments
-from pipeline.problems import InputError
-from pipeline.sources import load_book
-from pipeline.syncmap import SyncMap, audible_clips, read_syncmap, write_syncmap
+from pipeline.stages.largeprint import build_site, format_duration, segments
+from pipeline.model.problems import InputError
+from pipeline.model.sources import load_book
+from pipeline.stages.syncmap import SyncMap, audible_clips, read_syncmap, write_syncmap
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "build" / "site"

@@ -5,7 +5,7 @@ import textwrap
 
 import pytest
 
-from pipeline.normalise import UnknownLanguage, espeak_voice, speakable
+from pipeline.stages.normalise import UnknownLanguage, espeak_voice, speakable
 
 
 def say(text, language="en-GB"):
@@ -283,7 +283,7 @@ def test_espeak_accepts_the_voice_names():
     code = textwrap.dedent("""
         import ctypes, json, sys
         import espeakng_loader
-        from pipeline.normalise import espeak_voice
+        from pipeline.stages.normalise import espeak_voice
 
         class Voice(ctypes.Structure):
             _fields_ = [("name", ctypes.c_char_p), ("languages", ctypes.c_char_p),

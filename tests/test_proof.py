@@ -19,10 +19,12 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from pipeline import cli, proof, report  # noqa: E402
-from pipeline.problems import InputError  # noqa: E402
-from pipeline.sources import AudioSettings, ProofSettings  # noqa: E402
-from pipeline.syncmap import SyncMap, write_syncmap  # noqa: E402
+from pipeline import cli  # noqa: E402
+from pipeline.stages import proof  # noqa: E402
+from pipeline.report import report  # noqa: E402
+from pipeline.model.problems import InputError  # noqa: E402
+from pipeline.model.sources import AudioSettings, ProofSettings  # noqa: E402
+from pipeline.stages.syncmap import SyncMap, write_syncmap  # noqa: E402
 
 TRIM = 1.2
 DURATION = 6.0
@@ -120,7 +122,7 @@ def test_accepting_by_label_hides_a_deviation(build: Path) -> None:
 
 
 def test_the_aligner_skips_accept_lines(tmp_path: Path) -> None:
-    from pipeline.align import Fragment, read_labels
+    from pipeline.stages.align import Fragment, read_labels
 
     labels = tmp_path / "tiny.labels.txt"
     labels.write_text("2.5\t2.5\ttiny-s0003\n4.2\t4.2\taccept skip tiny-s0004: fine\n", encoding="utf-8")
@@ -195,13 +197,13 @@ def test_strict_gate_fails_until_accepted(build: Path) -> None:
 
 def test_release_check_exits_3_on_a_strict_deviation(build: Path, monkeypatch, capsys) -> None:
     """`python -m pipeline check` adds the proof to its results: exit 3 with one line per deviation."""
-    import pipeline.checks
-    import pipeline.sources
+    import pipeline.checks.gate
+    import pipeline.model.sources
 
     assert run_proof(build) == 0
     strict = [book(strict=True)]
-    monkeypatch.setattr(pipeline.sources, "load_book", lambda *a, **k: strict[0])
-    monkeypatch.setattr(pipeline.checks, "run_checks", lambda *a, **k: [])
+    monkeypatch.setattr(pipeline.model.sources, "load_book", lambda *a, **k: strict[0])
+    monkeypatch.setattr(pipeline.checks.gate, "run_checks", lambda *a, **k: [])
     monkeypatch.setattr(report, "collect_parts", lambda *a, **k: [])
     args = ["check", "site", "--texts", "texts", "--build", str(build), "--report", str(build / "report"),
             "-o", str(build / "report" / "checked")]
@@ -220,7 +222,7 @@ def test_release_check_exits_3_on_a_strict_deviation(build: Path, monkeypatch, c
 
 
 def ffmpeg(*args: str) -> None:
-    from pipeline.ffmpeg import ffmpeg_exe
+    from pipeline.system.ffmpeg import ffmpeg_exe
 
     subprocess.run([ffmpeg_exe(), "-nostdin", "-v", "error", "-y", *args], check=True)
 
@@ -306,7 +308,7 @@ def test_report_without_proof_says_so(build: Path) -> None:
 
 
 def test_book_toml_proof_strict(tmp_path: Path) -> None:
-    from pipeline.sources import load_book
+    from pipeline.model.sources import load_book
 
     sys.path.insert(0, str(ROOT / "tests"))
     from test_sources import BOOK_TOML, write_book

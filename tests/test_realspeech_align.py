@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.align import align
+from pipeline.stages.align import align
 from tests.narration import write_wav
 from tests.realspeech import load_sets, make_reading, speech_span, text_file
 
@@ -90,7 +90,7 @@ def test_real_english_with_a_skip_an_aside_and_a_false_start(tmp_path) -> None:
 
 @pytest.mark.parametrize("language", ["xx-YY"])
 def test_a_language_without_a_voice_is_a_coded_error(tmp_path, language) -> None:
-    from pipeline.problems import InputError
+    from pipeline.model.problems import InputError
 
     s = _set("ej-fra")
     r = make_reading(s, count=2)

@@ -74,7 +74,7 @@ Anyone can join. Nobody signs up.
 
 
 def _sentences(text_dir: Path, pid: str) -> list[str]:
-    from pipeline.sources import load_book
+    from pipeline.model.sources import load_book
 
     return [s.text for s in load_book(text_dir).part(pid).sentences()]
 

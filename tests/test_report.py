@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline import report
-from pipeline.ffmpeg import ffmpeg_exe
-from pipeline.problems import InputError
-from pipeline.sources import AudioSettings
-from pipeline.syncmap import SyncMap, read_syncmap, write_syncmap
+from pipeline.report import report
+from pipeline.system.ffmpeg import ffmpeg_exe
+from pipeline.model.problems import InputError
+from pipeline.model.sources import AudioSettings
+from pipeline.stages.syncmap import SyncMap, read_syncmap, write_syncmap
 
 ROOT = Path(__file__).resolve().parents[1]
 DURATION = 6.0
@@ -118,7 +118,7 @@ def test_timeline_png_size_chapters_and_weak_alignment(tmp_path: Path) -> None:
 def test_timeline_from_the_aligners_envelope(tmp_path: Path) -> None:
     """The aligner leaves the master's envelope (min/max per 10 ms) from its own decode; the picture drawn
     from it matches the one drawn by decoding the master again, column by column."""
-    from pipeline.align import align
+    from pipeline.stages.align import align
 
     master = make_master(tmp_path / "tiny.flac")
     txt = tmp_path / "tiny.txt"
@@ -266,11 +266,11 @@ def test_collect_names_every_missing_file(built) -> None:
 
 
 def test_report_stage(built, monkeypatch, capsys) -> None:
-    import pipeline.sources
+    import pipeline.model.sources
     from pipeline import cli
 
     site, build = built
-    monkeypatch.setattr(pipeline.sources, "load_book", lambda *a, **k: fake_book())
+    monkeypatch.setattr(pipeline.model.sources, "load_book", lambda *a, **k: fake_book())
     report.register(cli.register_stage)
     out = build / "rep" / "index.html"
     assert cli.main(["report", "texts", "--site", str(site), "--build", str(build), "-o", str(out)]) == 0
@@ -297,7 +297,7 @@ REAL_SYNC = ROOT / "build" / "sync"
 
 @pytest.mark.skipif(not REAL_SYNC.exists(), reason="needs the real build (make release)")
 def test_real_build_one_part(tmp_path: Path) -> None:
-    from pipeline.sources import load_book
+    from pipeline.model.sources import load_book
 
     book = load_book(ROOT / "texts")
     # the published site, or the staged one the release builds beside it

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.problems import InputError
-from pipeline.sentences import split_sentences
-from pipeline.sources import load_book
+from pipeline.model.problems import InputError
+from pipeline.model.sentences import split_sentences
+from pipeline.model.sources import load_book
 
 ROOT = Path(__file__).resolve().parents[1]
 

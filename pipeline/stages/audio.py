@@ -30,10 +30,10 @@ import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .ffmpeg import probe, run, run_fanout
-from .fsutil import atomic_path
-from .problems import InputError, Problem, display_path
-from .sources import AudioSettings
+from pipeline.system.ffmpeg import probe, run, run_fanout
+from pipeline.system.fsutil import atomic_path
+from pipeline.model.problems import InputError, Problem, display_path
+from pipeline.model.sources import AudioSettings
 
 # LAME's CBR presets below 160 kbps scale the input by 0.95 (-0.45 dB); we aim for the delivered MP3.
 LAME_SCALE_DB = 0.45
@@ -402,7 +402,7 @@ def iso639_2(lang: str) -> str:
 
 
 def cmd_master(args: argparse.Namespace) -> int:
-    from .sources import load_book
+    from pipeline.model.sources import load_book
 
     book = load_book(args.texts)
     if (args.mp3 is None) != (args.epub_audio is None) or (args.loudness and args.mp3 is None):
@@ -420,9 +420,9 @@ def cmd_master(args: argparse.Namespace) -> int:
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
-    from .cover import normalised_cover, typographic_cover
-    from .sources import load_book
-    from .syncmap import read_syncmap
+    from pipeline.stages.cover import normalised_cover, typographic_cover
+    from pipeline.model.sources import load_book
+    from pipeline.stages.syncmap import read_syncmap
 
     book = load_book(args.texts)
     try:

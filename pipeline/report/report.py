@@ -27,10 +27,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .ffmpeg import BASE_ARGS, ffmpeg_exe, stream_error
-from .fsutil import atomic_path, atomic_write_text
-from .problems import InputError, Problem, display_path
-from .syncmap import DOUBT, SyncMap, read_syncmap
+from pipeline.system.ffmpeg import BASE_ARGS, ffmpeg_exe, stream_error
+from pipeline.system.fsutil import atomic_path, atomic_write_text
+from pipeline.model.problems import InputError, Problem, display_path
+from pipeline.stages.syncmap import DOUBT, SyncMap, read_syncmap
 
 LOW_CONFIDENCE = DOUBT    # fragments below this are shaded on the timeline and flagged in the report
 LOWEST_SHOWN = 5
@@ -45,7 +45,7 @@ def _measured_or_measure(mp3: Path, measured: Path) -> dict:
     """The measurement taken when the MP3 was encoded, if its audio bytes are the published ones."""
     import json
 
-    from .audio import payload_sha256
+    from pipeline.stages.audio import payload_sha256
 
     if measured.exists():
         data = json.loads(measured.read_text(encoding="utf-8"))
@@ -66,7 +66,7 @@ def measure_mp3(path: Path) -> dict:
     Loudness and true peak come from ffmpeg's ebur128 (``peak=true:dualmono=true``), the same meter the
     release checks use; the duration from the MP3's Xing/LAME header (mutagen), falling back to the
     decoded length."""
-    from .audio import measure
+    from pipeline.stages.audio import measure
 
     m = measure(Path(path))
     duration = m.duration
@@ -762,7 +762,7 @@ def _proof_section(w, p: dict, report_dir: Path) -> None:
 def proof_table(parts: list[dict]) -> list[str]:
     """The terminal's proof lines: per part the deviations not accepted by kind, their total and how
     many were accepted; then all parts."""
-    from .syncmap import DEVIATION_KINDS
+    from pipeline.stages.syncmap import DEVIATION_KINDS
 
     proofed = [p for p in parts if p.get("proof") is not None]
     if not proofed:
@@ -829,7 +829,7 @@ def _plain(v) -> str:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from .sources import load_book
+    from pipeline.model.sources import load_book
 
     book = load_book(args.texts)
     report_dir = args.output.parent

@@ -6,7 +6,7 @@ import argparse
 import io
 from pathlib import Path
 
-from .problems import InputError, Problem, display_path
+from pipeline.model.problems import InputError, Problem, display_path
 
 SIZE = 1400
 BACKGROUND = (20, 52, 74)       # deep blue
@@ -89,8 +89,8 @@ def normalised_cover(path: Path) -> bytes:
 
 
 def cmd_cover(args: argparse.Namespace) -> int:
-    from .fsutil import atomic_write_bytes
-    from .sources import load_book
+    from pipeline.system.fsutil import atomic_write_bytes
+    from pipeline.model.sources import load_book
 
     book = load_book(args.texts)
     data = normalised_cover(book.cover) if book.cover else typographic_cover(

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from .problems import InputError, Problem, display_path
+from pipeline.model.problems import InputError, Problem, display_path
 
 
 @lru_cache(maxsize=1)

@@ -41,10 +41,10 @@ from typing import Iterable
 
 from lxml import etree
 
-from .fsutil import atomic_path, atomic_write_text, file_sha256
-from .problems import InputError, Problem, display_path
-from .sources import Block, Book, Part, Sentence, load_book
-from .syncmap import SyncMap, audible_clips, mismatch, read_syncmap, timestamp
+from pipeline.system.fsutil import atomic_path, atomic_write_text, file_sha256
+from pipeline.model.problems import InputError, Problem, display_path
+from pipeline.model.sources import Block, Book, Part, Sentence, load_book
+from pipeline.stages.syncmap import SyncMap, audible_clips, mismatch, read_syncmap, timestamp
 
 XHTML_NS = "http://www.w3.org/1999/xhtml"
 EPUB_NS = "http://www.idpf.org/2007/ops"
@@ -62,7 +62,7 @@ CERTIFIER = "Case Maker Press"
 CLAMP_TOLERANCE = 0.25
 TOTAL_DURATION_TOLERANCE = 1.0
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync")
@@ -1031,7 +1031,7 @@ def cmd_epub(args: argparse.Namespace) -> int:
 
 
 def cmd_check_epub(args: argparse.Namespace) -> int:
-    from .cli import CheckFailed
+    from pipeline.cli import CheckFailed
 
     if not args.epub.is_file():
         raise InputError(Problem(display_path(args.epub), 0, "E-EPUB-007", "EPUB not found"))

@@ -27,9 +27,9 @@ import uuid
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from .fsutil import atomic_write_bytes
-from .problems import InputError, Problem, display_path
-from .syncmap import timestamp
+from pipeline.system.fsutil import atomic_write_bytes
+from pipeline.model.problems import InputError, Problem, display_path
+from pipeline.stages.syncmap import timestamp
 
 PODCAST_NS = "https://podcastindex.org/namespace/1.0"
 ITUNES_NS = "http://www.itunes.com/dtds/podcast-1.0.dtd"
@@ -668,7 +668,7 @@ def check_feed(site: Path, book, previous: Path | None = None) -> list[str]:
 
 
 def cmd_feed(args: argparse.Namespace) -> int:
-    from .sources import load_book
+    from pipeline.model.sources import load_book
 
     book = load_book(args.texts)
     data = build_feed(book, args.site, args.previous)
@@ -677,7 +677,7 @@ def cmd_feed(args: argparse.Namespace) -> int:
 
 
 def cmd_check_feed(args: argparse.Namespace) -> int:
-    from .sources import load_book
+    from pipeline.model.sources import load_book
 
     book = load_book(args.texts)
     problems = check_feed(args.site, book, args.previous)

@@ -22,10 +22,10 @@ import time
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
-from .fsutil import atomic_write_text
-from .problems import display_path
+from pipeline.system.fsutil import atomic_write_text
+from pipeline.model.problems import display_path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
@@ -52,7 +52,7 @@ def check_audio(site: Path, target: float, ceiling: float, measured: Path | None
     """Loudness and true peak of every MP3 in the site, by ffmpeg's ebur128. A measurement made when
     the MP3 was encoded (``measured/ID.json``) is used when its audio payload is byte-identical to the
     published file's (tags aside); anything else is measured now."""
-    from .audio import measure, payload_sha256
+    from pipeline.stages.audio import measure, payload_sha256
 
     t = time.perf_counter()
     mp3s = sorted((site / "audio").glob("*.mp3"))
@@ -142,7 +142,7 @@ def check_web(site: Path) -> dict:
     page of the site; axe is installed in it before each page's own scripts run, and each loaded page
     is checked in the light scheme, then switched to the dark one by media emulation (the styles follow
     at once) and checked again."""
-    from .cdp import CHROMIUM, Browser, BrowserError
+    from pipeline.system.cdp import CHROMIUM, Browser, BrowserError
 
     t = time.perf_counter()
     axe = ROOT / "node_modules" / "axe-core" / "axe.min.js"
@@ -190,8 +190,8 @@ def _safe(name: str, job) -> dict:
 def check_epub_lane(epub: Path, report_dir: Path, before_ace=None, epubcheck_result: Path | None = None) -> dict:
     """EPUBCheck (or its findings from `check-epub --result`, when they are for this very EPUB), our
     overlay checks, then DAISY Ace (held back by ``before_ace``)."""
-    from .epub import check_epub, check_summary
-    from .fsutil import file_sha256
+    from pipeline.stages.epub import check_epub, check_summary
+    from pipeline.system.fsutil import file_sha256
 
     t = time.perf_counter()
     name = "EPUBCheck + Ace + overlays"
@@ -282,9 +282,9 @@ def cmd_check_web(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from .sources import load_book
+    from pipeline.model.sources import load_book
 
-    from .report import collect_parts, write_report
+    from pipeline.report.report import collect_parts, write_report
 
     book = load_book(args.texts)
     t = time.perf_counter()
@@ -295,7 +295,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                              args.web_result, args.epubcheck_result)
         parts = parts_future.result()
     # the narrator's deviations not accepted (build/proof/ID.json): a failure only with [proof] strict
-    from .proof import check_proof
+    from pipeline.stages.proof import check_proof
     results.append(_safe("proof", lambda: check_proof(args.build / "proof", book)))
     args.report.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.report / "checks.json", json.dumps(results, indent=1, sort_keys=True) + "\n")

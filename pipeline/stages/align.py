@@ -29,13 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
-from .deviations import (HELD_GAP_S, LAST_TAKE, MAX_WINDOW, MIN_HELD_S, REDECODE_MARGIN, SUSPECT_FACTOR, TAU_FACTOR, Deviation, _unit_cost, classify_held,
+from pipeline.stages.deviations import (HELD_GAP_S, LAST_TAKE, MAX_WINDOW, MIN_HELD_S, REDECODE_MARGIN, SUSPECT_FACTOR, TAU_FACTOR, Deviation, _unit_cost, classify_held,
                          held_stretches, redecode, skipped_fragments, speech_islands)
-from .ffmpeg import BASE_ARGS, ffmpeg_exe, probe
-from .normalise import UnknownLanguage, espeak_voice, speakable
-from .fsutil import atomic_path
-from .problems import InputError, Problem, display_path
-from .syncmap import SyncMap, write_syncmap
+from pipeline.system.ffmpeg import BASE_ARGS, ffmpeg_exe, probe
+from pipeline.stages.normalise import UnknownLanguage, espeak_voice, speakable
+from pipeline.system.fsutil import atomic_path
+from pipeline.model.problems import InputError, Problem, display_path
+from pipeline.stages.syncmap import SyncMap, write_syncmap
 
 SR = 16000
 HOP = 0.010
@@ -566,7 +566,7 @@ def _align_segment(feats: list[np.ndarray], voiced_frames: np.ndarray, y: np.nda
     if len(y) < 4 or len(x) < 4:
         return Alignment.empty(n_frag)
 
-    from .dtw import band_around_path, diagonal_band, dtw_band   # numba: imported only when aligning
+    from pipeline.stages.dtw import band_around_path, diagonal_band, dtw_band   # numba: imported only when aligning
 
     # coarse pass in a wide diagonal band, then a fine pass around the coarse path
     xc, yc = _decimate(x, COARSE), _decimate(y, COARSE)
@@ -719,7 +719,7 @@ def read_fragments(text: Path) -> tuple[list[Fragment], list[Chapter], str]:
         line = raw[: e.start].count(b"\n") + 1
         raise InputError(Problem(display_path(text), line, "E-TEXT-001", "invalid UTF-8")) from None
     if text.suffix == ".md" and decoded.startswith("---"):
-        from .sources import load_part
+        from pipeline.model.sources import load_part
 
         part = load_part(text)
         heading_ids = {s.heading.id for s in part.sections}

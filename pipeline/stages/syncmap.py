@@ -11,8 +11,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .fsutil import atomic_write_text
-from .problems import InputError, Problem, display_path
+from pipeline.system.fsutil import atomic_write_text
+from pipeline.model.problems import InputError, Problem, display_path
 
 
 DEVIATION_KINDS = ("skip", "retake", "extra", "misread")

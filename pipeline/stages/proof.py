@@ -31,9 +31,9 @@ import json
 import re
 from pathlib import Path
 
-from .fsutil import atomic_path
-from .problems import InputError, Problem, display_path
-from .syncmap import DEVIATION_KINDS, SyncMap, read_cuts, read_syncmap, uncut_time
+from pipeline.system.fsutil import atomic_path
+from pipeline.model.problems import InputError, Problem, display_path
+from pipeline.stages.syncmap import DEVIATION_KINDS, SyncMap, read_cuts, read_syncmap, uncut_time
 
 LABEL_WORDS = 8           # words of the sentence in a label
 LABEL_CHARS = 60

@@ -23,11 +23,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from .fsutil import atomic_write_text
-from .problems import InputError, Problem, display_path
+from pipeline.system.fsutil import atomic_write_text
+from pipeline.model.problems import InputError, Problem, display_path
 
-TEMPLATES = Path(__file__).resolve().parent / "templates"
-STATIC = Path(__file__).resolve().parent / "static"
+TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
+STATIC = Path(__file__).resolve().parents[1] / "static"
 STATIC_FILES = ("largeprint.css", "readalong.js", "icon.svg")
 
 # The whole policy: our own files only, nothing inline, no plugins, no forms, no base rewriting.
@@ -118,7 +118,7 @@ def _times(part, sync_dir: Path) -> tuple[Times, float | None]:
     None for a sentence the narrator did not read. Empty for a part that is not narrated."""
     if not part.narrated:
         return {}, None
-    from .syncmap import audible_clips, mismatch, read_syncmap
+    from pipeline.stages.syncmap import audible_clips, mismatch, read_syncmap
 
     path = sync_dir / f"{part.id}.json"
     sync = read_syncmap(path)
@@ -216,7 +216,7 @@ def render_story(book, parts: list[PartView], index: int, times: Times, env=None
 
 def build_site(texts: Path, sync_dir: Path, site: Path, index: Path) -> list[Path]:
     """Write the index, one page per part and the static files; return the paths written."""
-    from .sources import load_book
+    from pipeline.model.sources import load_book
 
     book = load_book(texts)
     site, index = Path(site), Path(index)

@@ -52,10 +52,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .ffmpeg import BASE_ARGS, ffmpeg_exe, probe, run_encoders, stream_error
-from .fsutil import atomic_path, atomic_write_text, file_sha256
-from .problems import InputError, Problem, display_path
-from .syncmap import SyncMap, cut_time, read_syncmap
+from pipeline.system.ffmpeg import BASE_ARGS, ffmpeg_exe, probe, run_encoders, stream_error
+from pipeline.system.fsutil import atomic_path, atomic_write_text, file_sha256
+from pipeline.model.problems import InputError, Problem, display_path
+from pipeline.stages.syncmap import SyncMap, cut_time, read_syncmap
 
 FRAME = 0.010              # s: the analysis frame, and the grid every cut lies on
 ANALYSIS_RATE = 16000      # Hz: the rate the master is decoded at to find the pauses
@@ -383,8 +383,8 @@ def _reusable(previous: Path, key: str, outputs: dict[str, Path]) -> bool:
 
 
 def cmd_cut(args: argparse.Namespace) -> int:
-    from .audio import epub_encoder, flac_encoder, link_or_copy, payload_sha256, podcast_encoder, write_measurement
-    from .sources import load_book
+    from pipeline.stages.audio import epub_encoder, flac_encoder, link_or_copy, payload_sha256, podcast_encoder, write_measurement
+    from pipeline.model.sources import load_book
 
     if (args.waveform is None) != (args.waveform_out is None):
         print("pipeline cut: error: give --waveform and --waveform-out together", file=sys.stderr)
@@ -393,7 +393,7 @@ def cmd_cut(args: argparse.Namespace) -> int:
     sync = read_syncmap(args.sync)
     accepted: set[tuple[str, str]] = set()
     if args.accept:
-        from .proof import read_accepts
+        from pipeline.stages.proof import read_accepts
 
         accepted = read_accepts(args.accept, {f["id"] for f in sync.fragments})
     info = probe(args.master)

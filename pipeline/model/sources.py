@@ -20,8 +20,8 @@ from typing import Any, Iterator
 import yaml
 from markdown_it import MarkdownIt
 
-from .problems import InputError, Problem, display_path
-from .sentences import split_sentences
+from pipeline.model.problems import InputError, Problem, display_path
+from pipeline.model.sentences import split_sentences
 
 ID_RE = re.compile(r"^[a-z0-9-]+$")
 PART_FILE_RE = re.compile(r"^(\d{2})-(.+)\.md$")

@@ -1,0 +1,1 @@
+"""The release checks and the gate that judges them."""

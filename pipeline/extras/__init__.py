@@ -1,0 +1,1 @@
+"""Outside the core: the importer for the original manuscript."""

@@ -1,0 +1,1 @@
+"""The book model: the sources, their sentences, the input problems and the contracts between stages."""
