@@ -21,7 +21,7 @@ CSS = """body { color: #111; background: #fff; }
 
 
 def needs_browser() -> None:
-    pytest.importorskip("playwright.sync_api")
+    """What check_web itself needs: Debian's Chromium (driven over CDP, pipeline/system/cdp.py) and axe-core."""
     if not Path("/usr/bin/chromium").exists():
         pytest.skip("needs Debian's /usr/bin/chromium")
     if not (checks.ROOT / "node_modules" / "axe-core" / "axe.min.js").exists():
