@@ -11,17 +11,9 @@ import traceback
 from pathlib import Path
 from typing import Callable
 
-from pipeline.model.problems import InputError
+from pipeline.model.problems import CheckFailed, InputError
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_CHECK = 0, 1, 2, 3
-
-
-class CheckFailed(Exception):
-    """A release check found problems (exit code 3)."""
-
-    def __init__(self, lines: list[str]):
-        self.lines = lines
-        super().__init__("\n".join(lines))
 
 
 # ---------------------------------------------------------------------------- stages
@@ -135,14 +127,15 @@ register_stage("parts-mk", "write the Makefile fragment listing the parts and th
 
 
 STAGE_MODULES = ("stages.audio", "stages.cover", "stages.align", "stages.cut", "stages.syncmap", "stages.feed",
-                 "stages.epub", "stages.largeprint", "checks.gate", "report.report", "stages.proof")
+                 "checks.feed", "stages.epub", "checks.epub", "stages.largeprint", "checks.gate", "publish",
+                 "report.report", "stages.proof")
 # Which module registers each stage, so that running one stage imports only its module (a small stage
 # such as `transcript` starts in a third of the time; make runs dozens of them). A test keeps this in step
 # with what the modules register.
 STAGE_INDEX = {
     "master": "stages.audio", "measure": "stages.audio", "tag": "stages.audio", "cover": "stages.cover", "align": "stages.align",
-    "transcript": "stages.syncmap", "chapters": "stages.syncmap", "feed": "stages.feed", "check-feed": "stages.feed", "epub": "stages.epub",
-    "check-epub": "stages.epub", "web": "stages.largeprint", "check": "checks.gate", "check-web": "checks.gate", "publish": "checks.gate", "report": "report.report",
+    "transcript": "stages.syncmap", "chapters": "stages.syncmap", "feed": "stages.feed", "check-feed": "checks.feed", "epub": "stages.epub",
+    "check-epub": "checks.epub", "web": "stages.largeprint", "check": "checks.gate", "check-web": "checks.gate", "publish": "publish", "report": "report.report",
     "timeline": "report.report", "proof": "stages.proof", "cut": "stages.cut",
 }
 

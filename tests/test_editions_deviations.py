@@ -24,7 +24,8 @@ import pytest
 from lxml import etree
 
 from pipeline.cli import main
-from pipeline.stages.epub import OPF_NS, SMIL_NS, check_epub, check_overlays, clock, mp3_duration, parse_clock
+from pipeline.checks.epub import check_epub, check_overlays, parse_clock
+from pipeline.stages.epub import OPF_NS, SMIL_NS, clock, mp3_duration
 from pipeline.stages.largeprint import build_site
 from pipeline.model.sources import load_book
 from pipeline.stages.syncmap import SyncMap, audible_clips, read_syncmap, to_json_chapters, to_webvtt, write_syncmap

@@ -20,21 +20,17 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from pipeline.cli import main  # noqa: E402
+from pipeline.checks.epub import CHROMIUM, ace_cli, check_epub, check_overlays, parse_clock  # noqa: E402
 from pipeline.stages.epub import (  # noqa: E402
     ACTIVE_CLASS,
-    CHROMIUM,
     EPUB_NS,
     OPF_NS,
     SMIL_NS,
     XHTML_NS,
     XML_NS,
     _sentence,
-    ace_cli,
-    check_epub,
-    check_overlays,
     clock,
     mp3_duration,
-    parse_clock,
 )
 from pipeline.model.sources import Sentence, load_book  # noqa: E402
 from pipeline.stages.syncmap import audible_clips, read_syncmap  # noqa: E402

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from pipeline.stages import feed as feedmod
-from pipeline.stages.feed import build_feed, check_feed, episode_guid, podcast_guid
+from pipeline.checks.feed import check_feed
+from pipeline.stages.feed import build_feed, episode_guid, podcast_guid
 from pipeline.model.problems import InputError
 from pipeline.model.sources import load_book
 from pipeline.stages.syncmap import SyncMap, to_json_chapters, to_webvtt

@@ -190,7 +190,7 @@ def _safe(name: str, job) -> dict:
 def check_epub_lane(epub: Path, report_dir: Path, before_ace=None, epubcheck_result: Path | None = None) -> dict:
     """EPUBCheck (or its findings from `check-epub --result`, when they are for this very EPUB), our
     overlay checks, then DAISY Ace (held back by ``before_ace``)."""
-    from pipeline.stages.epub import check_epub, check_summary
+    from pipeline.checks.epub import check_epub, check_summary
     from pipeline.system.fsutil import file_sha256
 
     t = time.perf_counter()
@@ -317,59 +317,6 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-# ---------------------------------------------------------------------------- publishing
-
-
-def publish(site: Path, dest: Path) -> None:
-    """Put the checked site in place of the published one in one step: hard-link it into a folder
-    beside ``dest``, then exchange the two folders (renameat2 RENAME_EXCHANGE where available, else two
-    renames) and remove the old one. A failure before the exchange leaves ``dest`` exactly as it was."""
-    import os
-    import shutil
-
-    new = dest.with_name(f".{dest.name}.new")
-    shutil.rmtree(new, ignore_errors=True)
-
-    def link(src: str, dst: str) -> None:
-        try:
-            os.link(src, dst)
-        except OSError:
-            shutil.copy2(src, dst)
-
-    shutil.copytree(site, new, copy_function=link)
-    if dest.exists() and _exchange(new, dest):
-        shutil.rmtree(new)
-        return
-    old = dest.with_name(f".{dest.name}.old")
-    shutil.rmtree(old, ignore_errors=True)
-    if dest.exists():
-        os.rename(dest, old)
-    os.rename(new, dest)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _exchange(a: Path, b: Path) -> bool:
-    import ctypes
-    import os
-
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        renameat2 = libc.renameat2
-    except (OSError, AttributeError):
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    rc = renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange)
-    return rc == 0
-
-
-def cmd_publish(args: argparse.Namespace) -> int:
-    publish(args.site, args.dest)
-    print(f"published {display_path(args.site)} to {display_path(args.dest)}")
-    if args.output:
-        atomic_write_text(args.output, f"{args.dest}\n")
-    return 0
-
-
 def register(add) -> None:
     def setup_check(p: argparse.ArgumentParser) -> None:
         p.add_argument("site", type=Path, help="the built site (build/site)")
@@ -387,14 +334,7 @@ def register(add) -> None:
         p.add_argument("site", type=Path, help="the built site (build/site)")
         p.add_argument("-o", "--output", type=Path, required=True, help="the result (JSON), read by `check`")
 
-    def setup_publish(p: argparse.ArgumentParser) -> None:
-        p.add_argument("site", type=Path, help="the checked site (build/site)")
-        p.add_argument("dest", type=Path, help="the published site (output)")
-        p.add_argument("-o", "--output", type=Path, default=None, help="a stamp written when published")
-
     add("check", "run every release check on a built site (EPUBCheck, Ace, axe, feed, loudness, links) "
         "and write the report", setup_check, cmd_check)
     add("check-web", "run axe-core on every page of a built site, light and dark (headless Chromium)",
         setup_check_web, cmd_check_web)
-    add("publish", "swap a checked site into place (the old one stays untouched until then)",
-        setup_publish, cmd_publish)

@@ -27,6 +27,14 @@ class InputError(Exception):
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
+class CheckFailed(Exception):
+    """A release check found problems: one line each, exit code 3 (the CLI prints them as ``FAIL``)."""
+
+    def __init__(self, lines: list[str]):
+        self.lines = lines
+        super().__init__("\n".join(lines))
+
+
 def display_path(path: Path | str) -> str:
     """A path as the user should see it: relative to the working directory where possible."""
     p = Path(path)

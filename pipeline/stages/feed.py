@@ -1,4 +1,4 @@
-"""The podcast feed: ``output/podcast.xml`` from the book and the built site, and the feed rules.
+"""The podcast feed: ``output/podcast.xml`` from the book and the built site.
 
 Built with feedgen: its iTunes extension (subclassed only to write ``itunes:explicit`` as Apple's current
 ``true``/``false``), a Podcasting 2.0 extension of our own (namespace
@@ -11,9 +11,7 @@ a text or a date never makes apps see a new episode. Every measured value comes 
 site folder (enclosure length, MP3 duration through mutagen), every timestamp from the front matter
 (``published`` at a fixed time of day, UTC): rebuilding unchanged sources gives the same bytes.
 
-``check_feed`` holds the rules a published feed must keep (Apple's required tags, artwork, every URL
-under ``base_url`` resolving to a file of the site, lengths and durations, unique GUIDs, no GUID of the
-previously published feed vanishing unless ``book.toml`` retires it).
+The rules a published feed must keep (``check-feed``) are in :mod:`pipeline.checks.feed`.
 """
 from __future__ import annotations
 
@@ -22,10 +20,8 @@ import datetime as dt
 import html
 import json
 import re
-import sys
 import uuid
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 from pipeline.system.fsutil import atomic_write_bytes
 from pipeline.model.problems import InputError, Problem, display_path
@@ -48,7 +44,6 @@ GENERATOR = "Case Maker Press"
 MAX_DESCRIPTION_BYTES = 4000          # Apple: channel description at most 4000 bytes (we hold episodes to it too)
 SUMMARY_CHARS = 200                   # a summary takes first-paragraph sentences until it is this long...
 SUMMARY_SENTENCES = 3                 # ...or has this many
-ARTWORK_MIN, ARTWORK_MAX = 1400, 3000
 
 
 # ---------------------------------------------------------------------------- identifiers and URLs
@@ -443,7 +438,7 @@ def build_feed(book, output_dir: Path, previous: Path | None = None) -> bytes:
     return fg.rss_str(pretty=True, encoding="UTF-8", xml_declaration=True)
 
 
-# ---------------------------------------------------------------------------- the feed rules
+# ---------------------------------------------------------------------------- GUIDs of a published feed
 
 
 def _parse(path: Path):
@@ -465,205 +460,6 @@ def vanished_guids(previous: Path, current: set[str], retired: tuple[str, ...] |
     return [(g, t) for g, t in feed_guids(previous) if g and g not in current and g not in set(retired)]
 
 
-def url_to_file(url: str, base_url: str, site: Path) -> Path | None:
-    """The site file a URL under base_url names (a folder URL names its index.html); None when the URL is
-    not under base_url or would leave the site."""
-    if not url.startswith(base_url):
-        return None
-    rel = unquote(urlsplit(url[len(base_url):]).path)
-    if rel == "" or rel.endswith("/"):
-        rel += "index.html"
-    parts = Path(rel).parts
-    if ".." in parts or Path(rel).is_absolute():
-        return None
-    return site.joinpath(*parts)
-
-
-def check_artwork(path: Path) -> list[str]:
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as img:
-            fmt, mode, (w, h) = img.format, img.mode, img.size
-            img.verify()
-    except (OSError, UnidentifiedImageError) as e:
-        return [f"artwork {display_path(path)} is not a readable image: {e}"]
-    out = []
-    if fmt not in ("PNG", "JPEG"):
-        out.append(f"artwork {display_path(path)} is {fmt}, not PNG or JPEG")
-    if mode != "RGB":
-        out.append(f"artwork {display_path(path)} is in colour mode {mode}, not RGB")
-    if w != h:
-        out.append(f"artwork {display_path(path)} is {w}×{h} px, not square")
-    if not (ARTWORK_MIN <= w <= ARTWORK_MAX and ARTWORK_MIN <= h <= ARTWORK_MAX):
-        out.append(f"artwork {display_path(path)} is {w}×{h} px, not {ARTWORK_MIN}–{ARTWORK_MAX} px")
-    return out
-
-
-def check_feed(site: Path, book, previous: Path | None = None) -> list[str]:
-    """Every problem of ``site/podcast.xml`` against its site folder, one message each (empty: all good)."""
-    from lxml import etree
-
-    site = Path(site)
-    feed = site / FEED_NAME
-    shown = display_path(feed)
-    if not feed.is_file():
-        return [f"{shown}: feed not found"]
-    try:
-        root = _parse(feed).getroot()
-    except etree.XMLSyntaxError as e:
-        return [f"{shown}: not well-formed XML: {e}"]
-    base = book.podcast.base_url
-    problems: list[str] = []
-    channel = root.find("channel")
-    if root.tag != "rss" or channel is None:
-        return [f"{shown}: not an RSS 2.0 feed (no rss/channel)"]
-    it = f"{{{ITUNES_NS}}}"
-    pc = f"{{{PODCAST_NS}}}"
-
-    def text(parent, tag) -> str:
-        return (parent.findtext(tag) or "").strip()
-
-    # Apple's required channel tags (and the ones this book promises)
-    for tag, label in (("title", "title"), ("description", "description"), ("link", "link"),
-                       ("language", "language"), (f"{it}author", "itunes:author")):
-        if not text(channel, tag):
-            problems.append(f"{shown}: channel has no {label}")
-    desc = channel.findtext("description") or ""
-    if len(desc.encode("utf-8")) > MAX_DESCRIPTION_BYTES:
-        problems.append(f"{shown}: channel description is {len(desc.encode('utf-8'))} bytes "
-                        f"(Apple allows {MAX_DESCRIPTION_BYTES})")
-    if book.rights and not text(channel, "copyright"):
-        problems.append(f"{shown}: channel has no copyright")
-    owner = channel.find(f"{it}owner")
-    if owner is None or not text(owner, f"{it}name") or not text(owner, f"{it}email"):
-        problems.append(f"{shown}: channel has no itunes:owner with name and email")
-    cats = channel.findall(f"{it}category")
-    if not cats or not cats[0].get("text"):
-        problems.append(f"{shown}: channel has no itunes:category")
-    if text(channel, f"{it}explicit").lower() not in ("true", "false", "yes", "no", "clean"):
-        problems.append(f"{shown}: channel has no itunes:explicit (true or false)")
-    itype = text(channel, f"{it}type")
-    if itype not in ("serial", "episodic"):
-        problems.append(f"{shown}: channel has no itunes:type (serial or episodic)")
-    image = channel.find(f"{it}image")
-    art_url = image.get("href", "") if image is not None else ""
-    if not art_url:
-        problems.append(f"{shown}: channel has no itunes:image")
-    else:
-        art = url_to_file(art_url, base, site)
-        if art is None:
-            problems.append(f"{shown}: artwork {art_url} is not under {base}")
-        elif art.is_file():
-            problems += check_artwork(art)
-    self_link = next((ln.get("href", "") for ln in channel.findall(f"{{{ATOM_NS}}}link")
-                      if ln.get("rel") == "self"), "")
-    guid = text(channel, f"{pc}guid")
-    if not guid:
-        problems.append(f"{shown}: channel has no podcast:guid")
-    elif self_link and guid != podcast_guid(self_link):
-        problems.append(f"{shown}: podcast:guid {guid} is not the UUIDv5 of the feed URL {self_link} "
-                        f"({podcast_guid(self_link)})")
-    locked = channel.find(f"{pc}locked")
-    if locked is None or (locked.text or "").strip() not in ("yes", "no"):
-        problems.append(f"{shown}: channel has no podcast:locked (yes or no)")
-    elif (locked.text or "").strip() == "yes" and not locked.get("owner"):
-        problems.append(f"{shown}: podcast:locked has no owner")
-
-    # episodes
-    items = channel.findall("item")
-    if not items:
-        problems.append(f"{shown}: the feed has no episodes")
-    seen: dict[str, str] = {}
-    numbers: list[int] = []
-    for n, item in enumerate(items, 1):
-        title = text(item, "title")
-        where = f"{shown}: episode {n} ({title or 'untitled'})"
-        if not title:
-            problems.append(f"{where} has no title")
-        g = text(item, "guid")
-        if not g:
-            problems.append(f"{where} has no guid")
-        elif g in seen:
-            problems.append(f"{where} has the same guid {g} as episode '{seen[g]}'")
-        else:
-            seen[g] = title
-        if not text(item, "pubDate"):
-            problems.append(f"{where} has no pubDate")
-        enc = item.find("enclosure")
-        if enc is None or not enc.get("url"):
-            problems.append(f"{where} has no enclosure")
-            continue
-        url, length, mime = enc.get("url", ""), enc.get("length", ""), enc.get("type", "")
-        if mime != "audio/mpeg":
-            problems.append(f"{where} enclosure type is {mime!r}, not 'audio/mpeg'")
-        path = url_to_file(url, base, site)
-        if path is None:
-            problems.append(f"{where} enclosure {url} is not under {base}")
-        elif path.is_file():
-            size = path.stat().st_size
-            if length != str(size):
-                problems.append(f"{where} enclosure length {length} is not the size of "
-                                f"{display_path(path)} ({size} bytes)")
-            dur = text(item, f"{it}duration")
-            try:
-                actual = whole_seconds(mp3_seconds(path))
-            except Exception as e:  # noqa: BLE001 - a broken MP3 is a failed check, not a crash
-                problems.append(f"{where} audio {display_path(path)} is not a readable MP3: {e}")
-            else:
-                if not dur.isdigit():
-                    problems.append(f"{where} has no itunes:duration in whole seconds (got {dur!r})")
-                elif int(dur) != actual:
-                    problems.append(f"{where} itunes:duration {dur} s does not match {display_path(path)} ({actual} s)")
-        if not text(item, f"{it}episodeType"):
-            problems.append(f"{where} has no itunes:episodeType")
-        ep = text(item, f"{it}episode")
-        if itype == "serial":
-            if not ep.isdigit():
-                problems.append(f"{where} has no itunes:episode number (the show is serial)")
-            else:
-                numbers.append(int(ep))
-        if item.find(f"{pc}chapters") is None:
-            problems.append(f"{where} has no podcast:chapters")
-        tr = item.find(f"{pc}transcript")
-        if tr is None or tr.get("type") != "text/vtt" or tr.get("rel") != "captions" or not tr.get("language"):
-            problems.append(f"{where} has no podcast:transcript (text/vtt, language, rel=captions)")
-    if numbers and numbers != sorted(numbers):
-        problems.append(f"{shown}: itunes:episode numbers are not in the book's order: {numbers}")
-    if len(set(numbers)) != len(numbers):
-        problems.append(f"{shown}: itunes:episode numbers repeat: {numbers}")
-
-    # every URL under base_url names a file of the site
-    reported: set[str] = set()
-    for el in root.iter():
-        if not isinstance(el.tag, str):
-            continue
-        candidates = [v for k, v in el.attrib.items() if k in ("url", "href")]
-        if el.tag in ("link", "url") and el.text:
-            candidates.append(el.text.strip())
-        for url in candidates:
-            if not url.startswith(base) or url in reported:
-                continue
-            path = url_to_file(url, base, site)
-            if path is None:
-                problems.append(f"{shown}: {url} leaves the site folder")
-            elif not path.is_file():
-                problems.append(f"{shown}: {url} does not resolve to a file ({display_path(path)} is missing)")
-            reported.add(url)
-
-    # a GUID listeners have must not vanish unless retired
-    if previous is not None:
-        try:
-            gone = vanished_guids(previous, set(seen), book.podcast.retired_guids)
-        except (OSError, etree.XMLSyntaxError) as e:
-            problems.append(f"{display_path(previous)}: cannot read the previous feed: {e}")
-        else:
-            for g, t in gone:
-                problems.append(f"{shown}: episode GUID {g} ({t}) of the previous feed is missing "
-                                "(listeners would lose it); restore it or list it in podcast.retired_guids")
-    return problems
-
-
 # ---------------------------------------------------------------------------- command line
 
 
@@ -676,19 +472,6 @@ def cmd_feed(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_check_feed(args: argparse.Namespace) -> int:
-    from pipeline.model.sources import load_book
-
-    book = load_book(args.texts)
-    problems = check_feed(args.site, book, args.previous)
-    if problems:
-        for p in problems:
-            print(f"FAIL {p}", file=sys.stderr)
-        return 3
-    print(f"ok: {display_path(Path(args.site) / FEED_NAME)} ({len(book.narrated_parts)} episodes)")
-    return 0
-
-
 def register(add) -> None:
     def setup_feed(p: argparse.ArgumentParser) -> None:
         p.add_argument("texts", type=Path, help="the texts/ folder (book.toml and the parts)")
@@ -698,12 +481,4 @@ def register(add) -> None:
                        help="the feed as last published: fail if one of its GUIDs would vanish")
         p.add_argument("-o", "--output", type=Path, required=True, help="the feed to write (output/podcast.xml)")
 
-    def setup_check(p: argparse.ArgumentParser) -> None:
-        p.add_argument("site", type=Path, help="the built site folder (output/), holding podcast.xml")
-        p.add_argument("--texts", type=Path, default=Path("texts"), help="the texts/ folder (default: texts)")
-        p.add_argument("--previous", type=Path, default=None,
-                       help="the feed as last published: its GUIDs must all still be there or be retired")
-
     add("feed", "write the podcast RSS feed (iTunes and Podcasting 2.0 tags)", setup_feed, cmd_feed)
-    add("check-feed", "check the built feed against the site and Apple's and Podcasting 2.0's rules",
-        setup_check, cmd_check_feed)
