@@ -106,7 +106,7 @@ def write_wav(path: Path, x: np.ndarray, sr: int = SR) -> Path:
 
 def boundary_errors(sync_fragments: list[dict], truth_begins: list[float]) -> np.ndarray:
     """Error of every inner boundary: our fragment begin against the true speech onset."""
-    ours = np.array([f["begin"] for f in sync_fragments[1:]])
+    ours = np.array([f.begin for f in sync_fragments[1:]])
     return np.abs(ours - np.array(truth_begins[1:]))
 
 

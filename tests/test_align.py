@@ -12,7 +12,8 @@ import pytest
 from narration import SR, boundary_errors, flite_available, make_narration, make_varied_narration, write_wav
 from pipeline.stages.align import align, speakable
 from pipeline.model.sources import load_part
-from pipeline.stages.syncmap import read_syncmap, to_json_chapters, to_webvtt
+from pipeline.model.contracts import Chapter, read_audio_report, read_syncmap
+from pipeline.stages.syncmap import to_json_chapters, to_webvtt
 
 ROOT = Path(__file__).resolve().parents[1]
 SWITCHBACK = ROOT / "texts" / "03-switchback.md"
@@ -95,7 +96,7 @@ def test_coughs_skipped_and_repeated_words(tmp_path, sentences) -> None:
     err = boundary_errors(sync.fragments, n.begins)
     assert err.mean() <= 0.050, f"mean boundary error {err.mean() * 1000:.0f} ms"
     assert err.max() <= 0.250, f"worst boundary error {err.max() * 1000:.0f} ms at {np.argmax(err) + 1}"
-    conf = [f["confidence"] for f in sync.fragments]
+    conf = [f.confidence for f in sync.fragments]
     assert conf[skip] < 0.6 <= float(np.median(conf)), (conf[skip], float(np.median(conf)))
 
 
@@ -122,12 +123,12 @@ def test_sync_map_contract(narration, tmp_path) -> None:
     assert r.returncode == 0, r.stderr
     sync = read_syncmap(out)   # validates contiguity
     lines = [ln for ln in txt.read_text(encoding="utf-8").splitlines() if ln.strip()]
-    assert [f["text"] for f in sync.fragments] == lines
-    assert sync.fragments[0]["begin"] == 0.0
-    assert sync.fragments[-1]["end"] == pytest.approx(len(n.audio) / SR, abs=0.02)
+    assert [f.text for f in sync.fragments] == lines
+    assert sync.fragments[0].begin == 0.0
+    assert sync.fragments[-1].end == pytest.approx(len(n.audio) / SR, abs=0.02)
     for a, b in zip(sync.fragments, sync.fragments[1:]):
-        assert a["end"] == b["begin"] and a["begin"] < a["end"]
-    assert all(0.0 <= f["confidence"] <= 1.0 for f in sync.fragments)
+        assert a.end == b.begin and a.begin < a.end
+    assert all(0.0 <= f.confidence <= 1.0 for f in sync.fragments)
 
 
 def test_aligning_twice_gives_identical_files(narration, tmp_path) -> None:
@@ -154,15 +155,15 @@ def test_markdown_part_gives_sentence_ids_and_chapters(tmp_path) -> None:
     md = tmp_path / "03-switchback.md"
     md.write_text(text[:cut], encoding="utf-8")
     sync = align(wav, md)
-    assert [f["id"] for f in sync.fragments] == [s.id for s in sents]
-    assert [c["id"] for c in sync.chapters] == [s.id for s in first_sections]
-    assert sync.chapters[0]["begin"] == 0.0
-    heading_begin = {f["id"]: f["begin"] for f in sync.fragments}
+    assert [f.id for f in sync.fragments] == [s.id for s in sents]
+    assert [c.id for c in sync.chapters] == [s.id for s in first_sections]
+    assert sync.chapters[0].begin == 0.0
+    heading_begin = {f.id: f.begin for f in sync.fragments}
     for sec, ch in zip(first_sections[1:], sync.chapters[1:]):
-        assert ch["begin"] == heading_begin[sec.heading.id]
+        assert ch.begin == heading_begin[sec.heading.id]
         truth = n.begins[[s.id for s in sents].index(sec.heading.id)]
-        assert abs(ch["begin"] - truth) < 0.25
-    assert sync.chapters[-1]["end"] == sync.duration
+        assert abs(ch.begin - truth) < 0.25
+    assert sync.chapters[-1].end == sync.duration
 
 
 def test_unread_heading_gets_low_confidence(tmp_path, sentences) -> None:
@@ -173,9 +174,9 @@ def test_unread_heading_gets_low_confidence(tmp_path, sentences) -> None:
     txt = tmp_path / "s.txt"
     txt.write_text("\n".join(sentences), encoding="utf-8")
     sync = align(wav, txt)
-    conf = [f["confidence"] for f in sync.fragments]
+    conf = [f.confidence for f in sync.fragments]
     assert conf[skip] < 0.6 <= float(np.median(conf))
-    ours = [f["begin"] for f in sync.fragments]
+    ours = [f.begin for f in sync.fragments]
     ours = ours[:skip] + ours[skip + 1:]
     err = np.abs(np.array(ours[1:]) - np.array(n.begins[1:]))
     assert err.mean() < 0.08
@@ -192,7 +193,7 @@ def test_music_intro_is_absorbed(tmp_path, sentences) -> None:
     sync = align(wav, txt)
     err = boundary_errors(sync.fragments, n.begins)
     assert err.max() < 0.25
-    assert sync.fragments[0]["end"] == pytest.approx(n.begins[1], abs=0.1)
+    assert sync.fragments[0].end == pytest.approx(n.begins[1], abs=0.1)
 
 
 def test_labels_fix_boundaries(narration, tmp_path) -> None:
@@ -202,8 +203,8 @@ def test_labels_fix_boundaries(narration, tmp_path) -> None:
     labels.write_text(f"{n.begins[10] + 0.3:.3f}\t{n.begins[10] + 0.3:.3f}\t11\n"
                       f"{n.begins[20]:.3f}\t{n.begins[20]:.3f}\tf000021\n", encoding="utf-8")
     sync = align(wav, txt, labels)
-    assert sync.fragments[10]["begin"] == pytest.approx(n.begins[10] + 0.3, abs=0.011)
-    assert sync.fragments[20]["begin"] == pytest.approx(n.begins[20], abs=0.011)
+    assert sync.fragments[10].begin == pytest.approx(n.begins[10] + 0.3, abs=0.011)
+    assert sync.fragments[20].begin == pytest.approx(n.begins[20], abs=0.011)
     err = boundary_errors(sync.fragments, n.begins)
     others = np.delete(err, [9, 19])
     assert others.max() < 0.25
@@ -249,13 +250,13 @@ def test_webvtt_and_json_chapters(narration, tmp_path) -> None:
     vtt.write_text(to_webvtt(sync, "Switchback & <friends>"), encoding="utf-8")
     cues = webvtt.read(str(vtt))
     assert len(cues) == len(sync.fragments)
-    assert [c.identifier for c in cues] == [f["id"] for f in sync.fragments]
-    assert cues[3].text == sync.fragments[3]["text"]
+    assert [c.identifier for c in cues] == [f.id for f in sync.fragments]
+    assert cues[3].text == sync.fragments[3].text
     h, m, sec = cues[5].start.split(":")
-    assert abs(int(h) * 3600 + int(m) * 60 + float(sec) - sync.fragments[5]["begin"]) < 0.002
+    assert abs(int(h) * 3600 + int(m) * 60 + float(sec) - sync.fragments[5].begin) < 0.002
     sync_with_chapters = sync.__class__(part="p", audio="a", duration=10.0, fragments=sync.fragments,
-                                        chapters=[{"id": "p-c01", "title": "One & two", "begin": 0.0, "end": 4.0},
-                                                  {"id": "p-c02", "title": "Three", "begin": 4.0, "end": 10.0}])
+                                        chapters=(Chapter(id="p-c01", title="One & two", begin=0.0, end=4.0),
+                                                  Chapter(id="p-c02", title="Three", begin=4.0, end=10.0)))
     data = json.loads(to_json_chapters(sync_with_chapters, "P"))
     assert data["version"] == "1.2.0"
     assert [c["startTime"] for c in data["chapters"]] == [0.0, 4.0]
@@ -276,9 +277,9 @@ def test_demo_recordings_through_the_build_meet_the_goal() -> None:
     for t in truths:
         truth = {f["id"]: f["begin"] for f in json.loads(t.read_text(encoding="utf-8"))["fragments"]}
         sync = read_syncmap(build / "sync" / f"{t.stem}.json")
-        trim = json.loads((build / "audio" / f"{t.stem}.json").read_text(encoding="utf-8"))["plan"]["trim_start"]
-        assert [f["id"] for f in sync.fragments] == list(truth), f"{t.stem}: fragments differ from the truth"
-        err = np.array([abs(f["begin"] + trim - truth[f["id"]]) for f in sync.fragments[1:]])
+        trim = read_audio_report(build / "audio" / f"{t.stem}.json").trim_start
+        assert [f.id for f in sync.fragments] == list(truth), f"{t.stem}: fragments differ from the truth"
+        err = np.array([abs(f.begin + trim - truth[f.id]) for f in sync.fragments[1:]])
         assert err.mean() <= 0.050, f"{t.stem}: mean boundary error {err.mean() * 1000:.0f} ms"
         assert err.max() <= 0.250, f"{t.stem}: worst boundary error {err.max() * 1000:.0f} ms"
         every.extend(err)

@@ -17,6 +17,7 @@ import sys
 import time
 import tomllib
 import wave
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +29,11 @@ if str(ROOT) not in sys.path:
 
 from pipeline import cli  # noqa: E402
 from pipeline.model.problems import InputError, display_path  # noqa: E402
-from pipeline.stages.syncmap import SyncMap, read_syncmap, uncut_time, write_syncmap  # noqa: E402
+from pipeline.model.contracts import (Analysis, AudioReport, Chapter, Deviation, Fragment,  # noqa: E402
+                                      RenderPlan, SyncMap, cut_time, read_audio_report, read_syncmap, uncut_time,
+                                      write_audio_report,
+                                      write_syncmap)
+from pipeline.stages.cut import Removed  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not (shutil.which("ffmpeg") and shutil.which("ffprobe")), reason="needs ffmpeg")
 
@@ -120,10 +125,10 @@ def make_master(path: Path, channels: int = 1, spans=SPEECH, duration: float = D
 def make_sync(deviations=None, fragments=FRAGMENTS, duration: float = DURATION) -> SyncMap:
     devs = [RETAKE, EXTRA] if deviations is None else deviations
     return SyncMap(part="tale", audio="tale.flac", duration=duration,
-                   fragments=[{"id": i, "begin": b, "end": e, "confidence": 0.9, "text": tx}
-                              for i, b, e, tx in fragments],
-                   chapters=[{"id": "tale-c01", "title": "A Tale", "begin": 0.0, "end": duration}],
-                   deviations=[dict(d) for d in devs])
+                   fragments=tuple(Fragment(id=i, begin=b, end=e, confidence=0.9, text=tx)
+                                   for i, b, e, tx in fragments),
+                   chapters=(Chapter(id="tale-c01", title="A Tale", begin=0.0, end=duration),),
+                   deviations=tuple(Deviation(**d) for d in devs))
 
 
 def write_texts(root: Path, book: str = BOOK_TOML) -> Path:
@@ -236,19 +241,20 @@ def test_later_times_move_by_exactly_the_cut(cut_part) -> None:
     after = read_syncmap(root / "build" / "sync" / "tale.json")
     removed = CUT[1] - CUT[0]
     for f, g in zip(before.fragments, after.fragments):
-        assert g["id"] == f["id"]
+        assert g.id == f.id
         for k in ("begin", "end"):
-            want = f[k] if f[k] <= CUT[0] else f[k] - removed
-            assert g[k] == pytest.approx(want, abs=1e-9), (f["id"], k)
+            was = getattr(f, k)
+            want = was if was <= CUT[0] else was - removed
+            assert getattr(g, k) == pytest.approx(want, abs=1e-9), (f.id, k)
     # contiguous and covering the shorter audio
-    assert after.fragments[0]["begin"] == 0.0
-    assert all(a["end"] == b["begin"] for a, b in zip(after.fragments, after.fragments[1:]))
-    assert after.fragments[-1]["end"] == after.duration == pytest.approx(DURATION - removed)
-    assert after.chapters[0]["end"] == pytest.approx(DURATION - removed)
+    assert after.fragments[0].begin == 0.0
+    assert all(a.end == b.begin for a, b in zip(after.fragments, after.fragments[1:]))
+    assert after.fragments[-1].end == after.duration == pytest.approx(DURATION - removed)
+    assert after.chapters[0].end == pytest.approx(DURATION - removed)
     # the retake is gone; the unscripted speech after it has moved with the rest
-    assert [d["kind"] for d in after.deviations] == ["extra"]
-    assert after.deviations[0]["begin"] == pytest.approx(EXTRA["begin"] - removed, abs=1e-9)
-    assert after.deviations[0]["end"] == pytest.approx(EXTRA["end"] - removed, abs=1e-9)
+    assert [d.kind for d in after.deviations] == ["extra"]
+    assert after.deviations[0].begin == pytest.approx(EXTRA["begin"] - removed, abs=1e-9)
+    assert after.deviations[0].end == pytest.approx(EXTRA["end"] - removed, abs=1e-9)
 
 
 def test_mp3s_are_the_master_stages_and_measured(cut_part) -> None:
@@ -294,14 +300,15 @@ def test_second_run_does_not_re_encode(cut_part, capsys) -> None:
     try:
         # a re-alignment that moved a boundary but not the retake's pauses: the same cut
         sync = make_sync()
-        sync.fragments[1]["end"] = sync.fragments[2]["begin"] = 7.45
-        write_syncmap(b / "sync-aligned" / "tale.json", sync)
+        frags = list(sync.fragments)
+        frags[1], frags[2] = replace(frags[1], end=7.45), replace(frags[2], begin=7.45)
+        write_syncmap(b / "sync-aligned" / "tale.json", replace(sync, fragments=tuple(frags)))
         assert run_cut(root) == 0
     finally:
         os.chdir(cwd)
     assert "not re-encoded" in capsys.readouterr().out
     assert mp3.stat().st_ino == inode and mp3.read_bytes() == data and mp3.stat().st_mtime > old + 50
-    assert read_syncmap(b / "sync" / "tale.json").fragments[2]["begin"] == pytest.approx(7.45 - 1.8)
+    assert read_syncmap(b / "sync" / "tale.json").fragments[2].begin == pytest.approx(7.45 - 1.8)
 
 
 # ---------------------------------------------------------------------------- what is not cut
@@ -332,7 +339,7 @@ def test_retakes_that_must_not_be_cut_are_kept(tmp_path, deviation, fragments, r
     cuts = run_in(tmp_path, waveform=False)
     assert cuts["cuts"] == [] and len(cuts["kept"]) == 1 and reason in cuts["kept"][0]["reason"]
     after = read_syncmap(tmp_path / "build" / "sync" / "tale.json")
-    assert [d["kind"] for d in after.deviations] == ["retake"]        # still there, to proof
+    assert [d.kind for d in after.deviations] == ["retake"]        # still there, to proof
     assert ffprobe_duration(tmp_path / "build" / "cut" / "tale.flac") == pytest.approx(DURATION, abs=0.0005)
 
 
@@ -349,7 +356,7 @@ def test_two_reports_of_one_false_start_make_one_cut(tmp_path) -> None:
     cuts = run_in(tmp_path, waveform=False)
     assert [(c["begin"], c["end"]) for c in cuts["cuts"]] == [CUT] and len(cuts["cuts"][0]["retakes"]) == 2
     after = read_syncmap(tmp_path / "build" / "sync" / "tale.json")
-    assert [d["kind"] for d in after.deviations] == ["extra"]
+    assert [d.kind for d in after.deviations] == ["extra"]
 
 
 def test_without_retakes_the_audio_is_the_master(tmp_path) -> None:
@@ -364,9 +371,7 @@ def test_without_retakes_the_audio_is_the_master(tmp_path) -> None:
 
 
 def test_uncut_time_inverts_the_cut() -> None:
-    from pipeline.stages.syncmap import cut_time
-
-    cuts = [{"begin": 2.0, "end": 3.0}, {"begin": 5.0, "end": 7.5}]
+    cuts = [Removed(2.0, 3.0), Removed(5.0, 7.5)]
     for t in (0.0, 1.99, 3.0, 4.2, 7.5, 9.0):
         assert uncut_time(cut_time(t, cuts), cuts) == pytest.approx(t)
     assert cut_time(2.5, cuts) == 2.0                                  # inside a cut: its join
@@ -419,9 +424,13 @@ def test_proof_labels_map_back_to_the_recording(cut_part, tmp_path) -> None:
     b = root / "build"
     trim = 1.25
     (b / "audio").mkdir(exist_ok=True)
-    (b / "audio" / "tale.json").write_text(json.dumps({
-        "analysis": {"source": "recordings/tale.wav", "duration": 16.0, "integrated": -20.0, "peak_db": -3.0},
-        "plan": {"trim_start": trim, "trim_end": trim + DURATION, "gain_db": 4.0, "limiter": False}}))
+    write_audio_report(b / "audio" / "tale.json", AudioReport(
+        analysis=Analysis(source="recordings/tale.wav", codec="pcm_s16le", sample_rate=SR, channels=1, duration=16.0,
+                          integrated=-20.0, peak_db=-3.0, dead_channel=None, speech_start=trim + 0.5,
+                          speech_end=trim + DURATION - 0.5),
+        plan=RenderPlan(trim_start=trim, trim_end=trim + DURATION, channels=1, gain_db=4.0, limiter=False,
+                        limit_db=-1.7),
+        filter="anull", bitrate=96))
     out = tmp_path / "proof"
     assert cli.main(["proof", str(b / "sync" / "tale.json"), "--audio-report", str(b / "audio" / "tale.json"),
                      "--cuts", str(b / "cut" / "tale.json"), "-o", str(out / "tale.txt"),
@@ -584,15 +593,14 @@ def test_a_reported_retake_is_cut_from_every_edition(released_with_cuts) -> None
 
     proj, truth, _ = released_with_cuts
     b = proj / "build"
-    trim = json.loads((b / "audio" / "alpha.json").read_text())["plan"]["trim_start"]
+    trim = read_audio_report(b / "audio" / "alpha.json").trim_start
     spans = {what: (s - trim, e - trim) for what, s, e in truth}
     aligned = read_syncmap(b / "sync-aligned" / "alpha.json")
-    fid = aligned.fragments[RETAKEN]["id"]
-    if not any(d["kind"] == "retake" and d["fragment"] == fid for d in aligned.deviations):
-        aligned.deviations.append({"kind": "retake", "begin": round(spans["false"][0], 3),
-                                   "end": round(spans["false"][1], 3), "fragment": fid, "confidence": 0.9,
-                                   "text": aligned.fragments[RETAKEN]["text"]})
-        aligned.deviations.sort(key=lambda d: d["begin"])
+    fid = aligned.fragments[RETAKEN].id
+    if not any(d.kind == "retake" and d.fragment == fid for d in aligned.deviations):
+        added = Deviation(kind="retake", begin=round(spans["false"][0], 3), end=round(spans["false"][1], 3),
+                          fragment=fid, confidence=0.9, text=aligned.fragments[RETAKEN].text)
+        aligned = replace(aligned, deviations=tuple(sorted((*aligned.deviations, added), key=lambda d: d.begin)))
         write_syncmap(b / "sync-aligned" / "alpha.json", aligned)
     r = make(proj, "release")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
@@ -611,14 +619,14 @@ def test_a_reported_retake_is_cut_from_every_edition(released_with_cuts) -> None
     assert ffprobe_duration(proj / "output" / "audio" / "alpha.mp3") == pytest.approx(master - c["duration"], abs=0.06)
 
     sync = read_syncmap(b / "sync" / "alpha.json")
-    assert not any(d["kind"] == "retake" and d["fragment"] == fid for d in sync.deviations)
+    assert not any(d.kind == "retake" and d.fragment == fid for d in sync.deviations)
     for f, g in zip(aligned.fragments, sync.fragments):
-        want = f["begin"] if f["begin"] <= c["begin"] else max(c["begin"], f["begin"] - c["duration"])
-        assert g["begin"] == pytest.approx(want, abs=1e-6), f["id"]
+        want = f.begin if f.begin <= c["begin"] else max(c["begin"], f.begin - c["duration"])
+        assert g.begin == pytest.approx(want, abs=1e-6), f.id
     vtt = (proj / "output" / "transcripts" / "alpha.vtt").read_text(encoding="utf-8")
     from pipeline.stages.syncmap import timestamp
 
-    assert f"{fid}\n{timestamp(sync.fragments[RETAKEN]['begin'])} --> " in vtt
+    assert f"{fid}\n{timestamp(sync.fragments[RETAKEN].begin)} --> " in vtt
 
     labels = (b / "proof" / "alpha.txt").read_text(encoding="utf-8")
     assert f"{c['begin'] + trim:.6f}\t{c['end'] + trim:.6f}\tretake {fid}: They met every Tuesday" in labels

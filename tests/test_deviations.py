@@ -17,7 +17,7 @@ import pytest
 
 from pipeline.stages.align import align
 from pipeline.model.sources import load_part
-from pipeline.stages.syncmap import audible_clips, read_syncmap
+from pipeline.model.contracts import audible_clips, read_syncmap
 from tests.narration import flite_available, make_narration, write_wav
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,24 +60,24 @@ def planted(tmp_path_factory):
 
 def test_every_planted_deviation_is_reported_with_its_kind(planted) -> None:
     sync, sents, _, truth = planted
-    ids = [f["id"] for f in sync.fragments]
-    got = {(d["kind"], ids.index(d["fragment"])) for d in sync.deviations}
+    ids = [f.id for f in sync.fragments]
+    got = {(d.kind, ids.index(d.fragment)) for d in sync.deviations}
     want = {(kind, i) for kind, i, _, _ in truth}
     assert got == want, f"missing {sorted(want - got)}, not planted {sorted(got - want)}"
     for d in sync.deviations:
-        assert d["text"] == sents[ids.index(d["fragment"])]
-        assert 0.0 <= d["confidence"] <= 1.0
+        assert d.text == sents[ids.index(d.fragment)]
+        assert 0.0 <= d.confidence <= 1.0
     # unscripted speech and false starts are reported where they were said
     for kind, i, b, e in truth:
         if kind == "skip":
             continue
-        d = next(d for d in sync.deviations if d["kind"] == kind and d["fragment"] == ids[i])
-        assert abs(d["begin"] - b) < 0.5 and abs(d["end"] - e) < 0.5, (kind, i, d, b, e)
+        d = next(d for d in sync.deviations if d.kind == kind and d.fragment == ids[i])
+        assert abs(d.begin - b) < 0.5 and abs(d.end - e) < 0.5, (kind, i, d, b, e)
 
 
 def test_the_sentences_read_keep_their_boundaries(planted) -> None:
     sync, _, truth_begin, _ = planted
-    err = np.array([abs(sync.fragments[i]["begin"] - b) for i, b in truth_begin.items() if i > 0])
+    err = np.array([abs(sync.fragments[i].begin - b) for i, b in truth_begin.items() if i > 0])
     assert err.mean() <= 0.08, f"mean {err.mean():.3f} s"
     assert err.max() <= 1.0, f"worst {err.max():.3f} s"
 
@@ -88,26 +88,26 @@ def test_a_skipped_sentence_gets_no_time_and_no_clip(planted) -> None:
     for kind, i, _, _ in truth:
         if kind == "skip":
             f = sync.fragments[i]
-            assert f["begin"] == f["end"], f
+            assert f.begin == f.end, f
             assert clips[i] is None
-            d = next(d for d in sync.deviations if d["fragment"] == f["id"])
-            assert d["begin"] == d["end"] == f["begin"]
+            d = next(d for d in sync.deviations if d.fragment == f.id)
+            assert d.begin == d.end == f.begin
     # the slate before the first sentence is not part of its clip, nor the aside part of sentence 18's
-    slate = next(d for d in sync.deviations if d["kind"] == "extra" and d["fragment"] == sync.fragments[0]["id"])
-    assert clips[0][0] >= slate["end"] - 0.01
-    aside = next(d for d in sync.deviations if d["kind"] == "extra" and d["fragment"] == sync.fragments[19]["id"])
-    assert clips[18][1] <= aside["begin"] + 0.01
+    slate = next(d for d in sync.deviations if d.kind == "extra" and d.fragment == sync.fragments[0].id)
+    assert clips[0][0] >= slate.end - 0.01
+    aside = next(d for d in sync.deviations if d.kind == "extra" and d.fragment == sync.fragments[19].id)
+    assert clips[18][1] <= aside.begin + 0.01
 
 
 def test_the_contract_holds_with_deviations(planted) -> None:
     sync, sents, _, _ = planted
-    assert [f["text"] for f in sync.fragments] == sents
-    assert sync.fragments[0]["begin"] == 0.0
+    assert [f.text for f in sync.fragments] == sents
+    assert sync.fragments[0].begin == 0.0
     for a, b in zip(sync.fragments, sync.fragments[1:]):
-        assert a["end"] == b["begin"]
-    assert [d["begin"] for d in sync.deviations] == sorted(d["begin"] for d in sync.deviations)
+        assert a.end == b.begin
+    assert [d.begin for d in sync.deviations] == sorted(d.begin for d in sync.deviations)
     for d in sync.deviations:
-        assert set(d) == {"kind", "begin", "end", "fragment", "text", "confidence"}
+        assert set(d.to_dict()) == {"kind", "begin", "end", "fragment", "text", "confidence"}
 
 
 def test_an_exact_reading_reports_nothing(tmp_path) -> None:
@@ -117,6 +117,6 @@ def test_an_exact_reading_reports_nothing(tmp_path) -> None:
     txt = tmp_path / "e.txt"
     txt.write_text("\n".join(sents) + "\n", encoding="utf-8")
     sync = align(wav, txt)
-    assert sync.deviations == []
-    low = [(f["id"], f["confidence"]) for f in sync.fragments if f["confidence"] < 0.5]
+    assert sync.deviations == ()
+    low = [(f.id, f.confidence) for f in sync.fragments if f.confidence < 0.5]
     assert low == []

@@ -28,7 +28,9 @@ from pipeline.checks.epub import check_epub, check_overlays, parse_clock
 from pipeline.stages.epub import OPF_NS, SMIL_NS, clock, mp3_duration
 from pipeline.stages.largeprint import build_site
 from pipeline.model.sources import load_book
-from pipeline.stages.syncmap import SyncMap, audible_clips, read_syncmap, to_json_chapters, to_webvtt, write_syncmap
+from pipeline.model.contracts import (Chapter, Deviation, Fragment, SyncMap, audible_clips, read_syncmap,
+                                      write_syncmap)
+from pipeline.stages.syncmap import to_json_chapters, to_webvtt
 from test_epub import MISSING_VALIDATORS, metas, tamper
 from test_largeprint import AXE, CHROMIUM, CHROMIUM_ARGS, Page, QuietServer, RangeHandler, Watch, new_page, run_axe
 
@@ -101,11 +103,11 @@ NOT_TEXT = [(0.0, 3.0), (18.0, 23.5), (28.0, 29.5)]   # speech that is not the t
 def the_sync_map(texts: Path) -> SyncMap:
     part = load_book(texts).part("tale")
     text = {s.id: s.text for s in part.sentences()}
-    frags = [{"id": f"tale-{k}", "text": text[f"tale-{k}"], "begin": b, "end": e, "confidence": 0.9}
-             for k, b, e in FRAGMENTS]
-    devs = [dict(d, text=text[d["fragment"]]) for d in DEVIATIONS]
-    chapters = [{"id": "tale-c01", "title": "A Tale of Takes", "begin": 0.0, "end": 24.0},
-                {"id": "tale-c02", "title": "A second section", "begin": 24.0, "end": DURATION}]
+    frags = tuple(Fragment(id=f"tale-{k}", text=text[f"tale-{k}"], begin=b, end=e, confidence=0.9)
+                  for k, b, e in FRAGMENTS)
+    devs = tuple(Deviation(**dict(d, text=text[d["fragment"]])) for d in DEVIATIONS)
+    chapters = (Chapter(id="tale-c01", title="A Tale of Takes", begin=0.0, end=24.0),
+                Chapter(id="tale-c02", title="A second section", begin=24.0, end=DURATION))
     return SyncMap(part="tale", audio="tale.flac", duration=DURATION, fragments=frags, chapters=chapters,
                    deviations=devs)
 
@@ -134,8 +136,8 @@ def book_dir(tmp_path_factory) -> Path:
 
 def test_audible_clips_leave_out_what_is_not_the_text(book_dir):
     sync = read_syncmap(book_dir / "sync" / "tale.json")
-    assert sync.deviations and {d["kind"] for d in sync.deviations} == {"skip", "extra", "retake", "misread"}
-    clips = dict(zip((f["id"] for f in sync.fragments), audible_clips(sync)))
+    assert sync.deviations and {d.kind for d in sync.deviations} == {"skip", "extra", "retake", "misread"}
+    clips = dict(zip((f.id for f in sync.fragments), audible_clips(sync)))
     assert clips == CLIPS
     for a, b in NOT_TEXT:                     # no clip covers speech that is not the text
         assert not [i for i, c in clips.items() if c and c[0] < b and a < c[1]], (a, b)
@@ -163,16 +165,16 @@ def test_a_head_extra_after_the_leading_silence_is_not_the_first_clip():
     """What the aligner writes for chatter before the first sentence: the first fragment starts at 0 (the
     head of the master, about 0.5 s of silence) and the chatter where the speech starts; the deviation
     names the fragment it precedes (the first). Speech held before the next fragment would name that one."""
-    frags = [{"id": "x-s0001", "text": "One.", "begin": 0.0, "end": 6.0},
-             {"id": "x-s0002", "text": "Two.", "begin": 6.0, "end": 9.0}]
-    sync = SyncMap(part="x", audio="x.flac", duration=9.0, fragments=frags, chapters=[],
-                   deviations=[{"kind": "extra", "begin": 0.5, "end": 3.0, "fragment": "x-s0001",
-                                "text": "One.", "confidence": 0.8}])
+    frags = (Fragment(id="x-s0001", text="One.", begin=0.0, end=6.0),
+             Fragment(id="x-s0002", text="Two.", begin=6.0, end=9.0))
+    sync = SyncMap(part="x", audio="x.flac", duration=9.0, fragments=frags,
+                   deviations=(Deviation(kind="extra", begin=0.5, end=3.0, fragment="x-s0001", text="One.",
+                                         confidence=0.8),))
     assert audible_clips(sync) == [(3.0, 6.0), (6.0, 9.0)]
     # speech after the last sentence names the last fragment and follows its speech
-    tail = SyncMap(part="x", audio="x.flac", duration=9.0, fragments=frags, chapters=[],
-                   deviations=[{"kind": "extra", "begin": 7.5, "end": 8.5, "fragment": "x-s0002",
-                                "text": "Two.", "confidence": 0.8}])
+    tail = SyncMap(part="x", audio="x.flac", duration=9.0, fragments=frags,
+                   deviations=(Deviation(kind="extra", begin=7.5, end=8.5, fragment="x-s0002", text="Two.",
+                                         confidence=0.8),))
     assert audible_clips(tail) == [(0.0, 6.0), (6.0, 7.5)]
 
 

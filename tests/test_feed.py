@@ -17,7 +17,8 @@ from pipeline.checks.feed import check_feed
 from pipeline.stages.feed import build_feed, episode_guid, podcast_guid
 from pipeline.model.problems import InputError
 from pipeline.model.sources import load_book
-from pipeline.stages.syncmap import SyncMap, to_json_chapters, to_webvtt
+from pipeline.model.contracts import Chapter, Fragment, SyncMap
+from pipeline.stages.syncmap import to_json_chapters, to_webvtt
 
 ROOT = Path(__file__).resolve().parent.parent
 PARTYTIME = ROOT / "tests" / "js" / "partytime.cjs"
@@ -94,12 +95,11 @@ def _make_site(root: Path) -> tuple[Path, Path]:
         duration = feedmod.mp3_seconds(site / "audio" / f"{part.id}.mp3")
         sentences = part.sentences()
         step = duration / len(sentences)
-        frags = [{"id": s.id, "text": s.text, "begin": i * step, "end": (i + 1) * step, "confidence": 1.0}
-                 for i, s in enumerate(sentences)]
-        chapters = []
-        for n, sec in enumerate(part.sections):
-            span = duration / len(part.sections)
-            chapters.append({"id": sec.id, "title": sec.title, "begin": n * span, "end": (n + 1) * span})
+        frags = tuple(Fragment(id=s.id, text=s.text, begin=i * step, end=(i + 1) * step, confidence=1.0)
+                      for i, s in enumerate(sentences))
+        span = duration / len(part.sections)
+        chapters = tuple(Chapter(id=sec.id, title=sec.title, begin=n * span, end=(n + 1) * span)
+                         for n, sec in enumerate(part.sections))
         sync = SyncMap(part=part.id, audio=f"{part.id}.flac", duration=duration, fragments=frags, chapters=chapters)
         (site / "chapters").mkdir(parents=True, exist_ok=True)
         (site / "transcripts").mkdir(parents=True, exist_ok=True)

@@ -32,7 +32,7 @@ import pytest
 from pipeline.stages.largeprint import build_site, format_duration, segments
 from pipeline.model.problems import InputError
 from pipeline.model.sources import load_book
-from pipeline.stages.syncmap import SyncMap, audible_clips, read_syncmap, write_syncmap
+from pipeline.model.contracts import Fragment, SyncMap, audible_clips, read_syncmap, write_syncmap
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "build" / "site"
@@ -193,9 +193,9 @@ def make_tiny_book(tmp_path: Path) -> tuple[Path, Path, Path]:
     part = book.part("one")
     frags, t = [], 0.0
     for i, s in enumerate(part.sentences()):
-        frags.append({"id": s.id, "text": s.text, "begin": t, "end": t + 1.5 + i % 3, "confidence": 0.9})
-        t = frags[-1]["end"]
-    write_syncmap(sync / "one.json", SyncMap(part="one", audio="one.flac", duration=t, fragments=frags, chapters=[]))
+        frags.append(Fragment(id=s.id, text=s.text, begin=t, end=t + 1.5 + i % 3, confidence=0.9))
+        t = frags[-1].end
+    write_syncmap(sync / "one.json", SyncMap(part="one", audio="one.flac", duration=t, fragments=tuple(frags)))
     return texts, sync, tmp_path / "site"
 
 

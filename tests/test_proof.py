@@ -24,7 +24,8 @@ from pipeline.stages import proof  # noqa: E402
 from pipeline.report import report  # noqa: E402
 from pipeline.model.problems import InputError  # noqa: E402
 from pipeline.model.sources import AudioSettings, ProofSettings  # noqa: E402
-from pipeline.stages.syncmap import SyncMap, write_syncmap  # noqa: E402
+from pipeline.model.contracts import (Analysis, AudioReport, Chapter, Deviation, Fragment, RenderPlan,  # noqa: E402
+                                      SyncMap, write_audio_report, write_syncmap)
 
 TRIM = 1.2
 DURATION = 6.0
@@ -44,9 +45,18 @@ DEVIATIONS = [
 
 def make_sync(deviations=DEVIATIONS) -> SyncMap:
     return SyncMap(part="tiny", audio="tiny.flac", duration=DURATION,
-                   fragments=[{"id": i, "begin": b, "end": e, "confidence": 0.9, "text": t} for i, b, e, t in FRAGMENTS],
-                   chapters=[{"id": "tiny-c01", "title": "Tiny", "begin": 0.0, "end": DURATION}],
-                   deviations=[dict(d) for d in deviations])
+                   fragments=tuple(Fragment(id=i, begin=b, end=e, confidence=0.9, text=t) for i, b, e, t in FRAGMENTS),
+                   chapters=(Chapter(id="tiny-c01", title="Tiny", begin=0.0, end=DURATION),),
+                   deviations=tuple(Deviation(**d) for d in deviations))
+
+
+def audio_report(trim: float = TRIM) -> AudioReport:
+    """A master's report of a 8 s recording trimmed by ``trim`` at the head."""
+    return AudioReport(
+        analysis=Analysis(source="recordings/tiny.wav", codec="pcm_s16le", sample_rate=44100, channels=1, duration=8.0,
+                          integrated=-27.5, peak_db=-6.25, dead_channel=None, speech_start=trim + 0.5, speech_end=6.7),
+        plan=RenderPlan(trim_start=trim, trim_end=7.2, channels=1, gain_db=11.0, limiter=True, limit_db=-1.7),
+        filter="anull", bitrate=96)
 
 
 @pytest.fixture()
@@ -56,9 +66,7 @@ def build(tmp_path: Path, monkeypatch) -> Path:
     b = tmp_path / "build"
     (b / "audio").mkdir(parents=True)
     write_syncmap(b / "sync" / "tiny.json", make_sync())
-    (b / "audio" / "tiny.json").write_text(json.dumps({
-        "analysis": {"integrated": -27.5, "peak_db": -6.25, "duration": 8.0, "source": "recordings/tiny.wav"},
-        "plan": {"gain_db": 11.0, "trim_start": TRIM, "trim_end": 7.2, "limiter": True, "channels": 1}}))
+    write_audio_report(b / "audio" / "tiny.json", audio_report())
     return b
 
 
@@ -163,7 +171,7 @@ def test_the_stage_runs_as_a_command(build: Path) -> None:
     r = subprocess.run([sys.executable, "-m", "pipeline", "proof", "build/sync/tiny.json", "--audio-report",
                         "build/audio/nothing.json", "-o", "build/proof/tiny.txt", "--json", "build/proof/tiny.json"],
                        capture_output=True, text=True, cwd=build.parent, env={"PYTHONPATH": str(ROOT)})
-    assert r.returncode == 1 and r.stderr.startswith("error: E-PROOF-001 build/audio/nothing.json"), r.stderr
+    assert r.returncode == 1 and r.stderr.startswith("error: E-AUDIO-007 build/audio/nothing.json"), r.stderr
     assert not (build / "proof").exists()
 
 

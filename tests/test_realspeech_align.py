@@ -34,9 +34,9 @@ def test_french_reading_in_a_french_voice(tmp_path) -> None:
     txt = tmp_path / "fr.txt"
     txt.write_text(text_file(r.texts), encoding="utf-8")
     sync = align(wav, txt, language="fr")
-    err = np.abs(np.array([f["begin"] for f in sync.fragments[1:]]) - np.array(r.begins[1:]))
+    err = np.abs(np.array([f.begin for f in sync.fragments[1:]]) - np.array(r.begins[1:]))
     assert err.max() < 0.3, err
-    assert sync.deviations == []
+    assert sync.deviations == ()
 
 
 def test_real_english_with_a_skip_an_aside_and_a_false_start(tmp_path) -> None:
@@ -81,10 +81,10 @@ def test_real_english_with_a_skip_an_aside_and_a_false_start(tmp_path) -> None:
     txt = tmp_path / "lj.txt"
     txt.write_text(text_file(texts), encoding="utf-8")
     sync = align(wav, txt, language="en-US")
-    ids = [f["id"] for f in sync.fragments]
-    got = {(d["kind"], ids.index(d["fragment"])) for d in sync.deviations}
+    ids = [f.id for f in sync.fragments]
+    got = {(d.kind, ids.index(d.fragment)) for d in sync.deviations}
     assert got == planted, f"planted {sorted(planted)}, reported {sorted(got)}"
-    err = np.array([abs(sync.fragments[k]["begin"] - b) for k, b in begins.items() if k > 0])
+    err = np.array([abs(sync.fragments[k].begin - b) for k, b in begins.items() if k > 0])
     assert err.mean() <= 0.08 and err.max() <= 1.0, (err.mean(), err.max())
 
 

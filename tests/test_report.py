@@ -22,7 +22,7 @@ from pipeline.report import report
 from pipeline.system.ffmpeg import ffmpeg_exe
 from pipeline.model.problems import InputError
 from pipeline.model.sources import AudioSettings
-from pipeline.stages.syncmap import SyncMap, read_syncmap, write_syncmap
+from pipeline.model.contracts import Chapter, Fragment, SyncMap, read_syncmap, write_syncmap
 
 ROOT = Path(__file__).resolve().parents[1]
 DURATION = 6.0
@@ -53,8 +53,8 @@ CHAPTERS = [("tiny-c01", "Tiny", 0.0, 3.0), ("tiny-c02", "Second chapter", 3.0, 
 
 def make_sync(duration: float = DURATION) -> SyncMap:
     return SyncMap(part="tiny", audio="tiny.flac", duration=duration,
-                   fragments=[{"id": i, "begin": b, "end": e, "confidence": c, "text": t} for i, b, e, c, t in FRAGMENTS],
-                   chapters=[{"id": i, "title": t, "begin": b, "end": e} for i, t, b, e in CHAPTERS])
+                   fragments=tuple(Fragment(id=i, begin=b, end=e, confidence=c, text=t) for i, b, e, c, t in FRAGMENTS),
+                   chapters=tuple(Chapter(id=i, title=t, begin=b, end=e) for i, t, b, e in CHAPTERS))
 
 
 def fake_book(parts=(("tiny", "Tiny"),)) -> SimpleNamespace:
@@ -144,10 +144,10 @@ def test_timeline_from_the_aligners_envelope(tmp_path: Path) -> None:
 def test_timeline_long_part_has_one_row_per_five_minutes(tmp_path: Path) -> None:
     master = make_master(tmp_path / "long.flac", seconds=610.0, rate=8000)
     sync = SyncMap(part="long", audio="long.flac", duration=610.0,
-                   fragments=[{"id": "long-s0001", "begin": 0.0, "end": 400.0, "confidence": 0.9, "text": "a"},
-                              {"id": "long-s0002", "begin": 400.0, "end": 610.0, "confidence": 0.9, "text": "b"}],
-                   chapters=[{"id": "long-c01", "title": "One", "begin": 0.0, "end": 400.0},
-                             {"id": "long-c02", "title": "Two", "begin": 400.0, "end": 610.0}])
+                   fragments=(Fragment(id="long-s0001", begin=0.0, end=400.0, confidence=0.9, text="a"),
+                              Fragment(id="long-s0002", begin=400.0, end=610.0, confidence=0.9, text="b")),
+                   chapters=(Chapter(id="long-c01", title="One", begin=0.0, end=400.0),
+                             Chapter(id="long-c02", title="Two", begin=400.0, end=610.0)))
     img = Image.open(report.timeline_png(master, sync, tmp_path / "long.png", width=1000, height=200))
     assert img.size == (1000, 3 * 200)
     # rows of 203.3 s: 400 s falls in the second row

@@ -24,18 +24,24 @@ import argparse
 import ctypes
 import subprocess
 import threading
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+import espeakng_loader
 import numpy as np
+from scipy.fft import rfft
 
-from pipeline.stages.deviations import (HELD_GAP_S, LAST_TAKE, MAX_WINDOW, MIN_HELD_S, REDECODE_MARGIN, SUSPECT_FACTOR, TAU_FACTOR, Deviation, _unit_cost, classify_held,
-                         held_stretches, redecode, skipped_fragments, speech_islands)
-from pipeline.system.ffmpeg import BASE_ARGS, ffmpeg_exe, probe
-from pipeline.stages.normalise import UnknownLanguage, espeak_voice, speakable
-from pipeline.system.fsutil import atomic_path
+from pipeline.model import contracts
+from pipeline.model.contracts import SyncMap, read_audio_report, write_syncmap
 from pipeline.model.problems import InputError, Problem, display_path
-from pipeline.stages.syncmap import SyncMap, write_syncmap
+from pipeline.model.sources import load_part
+from pipeline.stages.deviations import (HELD_GAP_S, LAST_TAKE, MAX_WINDOW, MIN_HELD_S, REDECODE_MARGIN,
+                                        SUSPECT_FACTOR, TAU_FACTOR, Finding, _unit_cost, classify_held,
+                                        held_stretches, redecode, skipped_fragments, speech_islands)
+from pipeline.stages.normalise import UnknownLanguage, espeak_voice, speakable
+from pipeline.system.ffmpeg import BASE_ARGS, ffmpeg_exe, probe
+from pipeline.system.fsutil import atomic_path
 
 SR = 16000
 HOP = 0.010
@@ -48,7 +54,6 @@ SNAP_WINDOW_S = 0.6
 # narration lacks, in one run, has words the narrator did not read (about three words)
 SKIPPED_WORDS_S = 0.4
 MIN_PAUSE_S = 0.12
-ONSET_LEAD_S = 0.0
 TTS_RATE = 300
 HEADING_PAUSE_WEIGHT = 3.0   # a gap next to a heading gets this many times the silence of other gaps
 
@@ -93,8 +98,6 @@ class Espeak:
             return inst
 
     def __init__(self):
-        import espeakng_loader
-
         self.lib = ctypes.CDLL(espeakng_loader.get_library_path())
         self.lib.espeak_Initialize.restype = ctypes.c_int
         self.sample_rate = self.lib.espeak_Initialize(2, 0, espeakng_loader.get_data_path().encode(), 0)
@@ -155,14 +158,10 @@ class MFCC:
         self.fb = _mel_filterbank(sr, self.nfft, n_mels, 80.0, min(7600.0, sr / 2 - 100)).astype(np.float32)
         freqs = np.arange(self.nfft // 2 + 1) * sr / self.nfft
         self.band = slice(int(np.searchsorted(freqs, 250.0)), int(np.searchsorted(freqs, 3500.0)))
-        k = np.arange(n_mels)
-        self.dct = np.cos(np.pi / n_mels * (k[None, :] + 0.5) * np.arange(1, n_ceps + 1)[:, None]).astype(np.float32)
 
     def frames(self, x: np.ndarray, block: int = 4096) -> tuple[np.ndarray, np.ndarray]:
         """Log mel energies and log energy of every full frame of ``x``, a block of frames at a time
         (bounded memory). ``cepstra`` turns the log mel energies into MFCCs."""
-        from scipy.fft import rfft
-
         x = np.asarray(x, dtype=np.float32)
         if len(x) < self.win:
             x = np.pad(x, (0, self.win - len(x)))
@@ -646,7 +645,6 @@ def snap(onsets: np.ndarray, voiced: np.ndarray, fixed: set[int]) -> tuple[np.nd
     p_start = np.array([p[0] for p in ps]) if ps else np.zeros(0, int)
     p_end = np.array([p[1] for p in ps]) if ps else np.zeros(0, int)
     window = SNAP_WINDOW_S / HOP
-    lead = int(round(ONSET_LEAD_S / HOP))
     out = onsets.astype(np.float64).copy()
     snapped = np.zeros(len(onsets), dtype=bool)
     used_end = -1
@@ -660,7 +658,7 @@ def snap(onsets: np.ndarray, voiced: np.ndarray, fixed: set[int]) -> tuple[np.nd
             cand = np.flatnonzero((dist <= window) & (p_end > used_end))
             if len(cand):
                 best = cand[np.argmin(dist[cand] + 0.001 * np.abs(p_end[cand] - t))]
-                out[k] = max(p_end[best] - lead, p_start[best])
+                out[k] = p_end[best]
                 snapped[k] = True
                 used_end = p_end[best]
         if out[k] <= out[k - 1]:
@@ -700,8 +698,6 @@ def confidence(costs: np.ndarray, snapped: np.ndarray, heard: np.ndarray, expect
 
 def book_language(part_file: Path) -> str | None:
     """The ``language`` of the book.toml beside a part's Markdown file, if there is one."""
-    import tomllib
-
     toml = part_file.parent / "book.toml"
     try:
         value = tomllib.loads(toml.read_text(encoding="utf-8")).get("language")
@@ -719,8 +715,6 @@ def read_fragments(text: Path) -> tuple[list[Fragment], list[Chapter], str]:
         line = raw[: e.start].count(b"\n") + 1
         raise InputError(Problem(display_path(text), line, "E-TEXT-001", "invalid UTF-8")) from None
     if text.suffix == ".md" and decoded.startswith("---"):
-        from pipeline.model.sources import load_part
-
         part = load_part(text)
         heading_ids = {s.heading.id for s in part.sections}
         sentences = part.sentences()
@@ -826,16 +820,16 @@ def align(audio: Path, text: Path, labels: Path | None = None, labels_offset: fl
     for d in found:
         if d.kind == "skip":
             conf[d.fragment] = 1.0 - d.confidence
-    frags = [{"id": f.id, "text": f.text, "begin": float(times[i]), "end": float(times[i + 1]),
-              "confidence": round(float(conf[i]), 3)} for i, f in enumerate(fragments)]
+    frags = tuple(contracts.Fragment(id=f.id, text=f.text, begin=float(times[i]), end=float(times[i + 1]),
+                                     confidence=round(float(conf[i]), 3)) for i, f in enumerate(fragments))
     ids, texts = [f.id for f in fragments], [f.text for f in fragments]
-    deviations = [d.to_dict(ids, texts) for d in found]
+    deviations = tuple(d.contract(ids, texts) for d in found)
     chaps = []
     for n, c in enumerate(chapters):
         begin = 0.0 if n == 0 else float(times[c.first_fragment])
         end = float(times[chapters[n + 1].first_fragment]) if n + 1 < len(chapters) else duration
-        chaps.append({"id": c.id, "title": c.title, "begin": begin, "end": end})
-    return SyncMap(part=part_id, audio=audio.name, duration=duration, fragments=frags, chapters=chaps,
+        chaps.append(contracts.Chapter(id=c.id, title=c.title, begin=begin, end=end))
+    return SyncMap(part=part_id, audio=audio.name, duration=duration, fragments=frags, chapters=tuple(chaps),
                    deviations=deviations)
 
 
@@ -1025,14 +1019,14 @@ INNER_RETAKE_CONFIDENCE = 0.7
 
 
 def _deviations(al: "Alignment", narr: Narration, times: np.ndarray, expected: np.ndarray,
-                fixed: set[int]) -> list[Deviation]:
+                fixed: set[int]) -> list[Finding]:
     """Skips, retakes and unscripted speech from the path's jumps and held speech; moves the boundaries
     they concern in ``times`` (fragment k spans times[k]..times[k+1]) in place: a skipped fragment gets
     no time, a sentence read twice maps to its last take."""
     voiced = narr.voiced
     n = len(expected)
     duration = float(times[-1])
-    found: list[Deviation] = []
+    found: list[Finding] = []
     held = held_stretches(al.held, voiced)
     held, forced = _redecode(al, narr, times, expected, held, fixed)
 
@@ -1064,11 +1058,11 @@ def _deviations(al: "Alignment", narr: Narration, times: np.ndarray, expected: n
             # the sentence before, read again: it maps to this, its last take; the first take is the retake
             first_take = float(times[k - 1])
             moved[k - 1] = a * HOP
-            found.append(Deviation("retake", first_take, a * HOP, k - 1, conf))
+            found.append(Finding("retake", first_take, a * HOP, k - 1, conf))
         elif kind == "retake":
-            found.append(Deviation("retake", a * HOP, b * HOP, min(k, n - 1), conf))
+            found.append(Finding("retake", a * HOP, b * HOP, min(k, n - 1), conf))
         else:
-            found.append(Deviation("extra", a * HOP, b * HOP, min(k, n - 1), conf))
+            found.append(Finding("extra", a * HOP, b * HOP, min(k, n - 1), conf))
     for k, t in moved.items():
         times[k] = t
     # speech before the first sentence or after the last that the path gave to it: dropping it makes
@@ -1081,7 +1075,7 @@ def _deviations(al: "Alignment", narr: Narration, times: np.ndarray, expected: n
             b = int(round(times[k + 1] / HOP)) if k + 1 <= n else len(voiced)
             span = _edge_speech(narr, al, a, b, k, lead)
             if span is not None:
-                found.append(Deviation("extra", span[0] * HOP, span[1] * HOP, k, span[2]))
+                found.append(Finding("extra", span[0] * HOP, span[1] * HOP, k, span[2]))
     # false starts the path folded into the sentence they start: the sentence's span opens with speech
     # that its own later speech (after a pause) begins the same way
     near_held = {h[0] for h in held} | {h[0] - 1 for h in held}
@@ -1094,7 +1088,7 @@ def _deviations(al: "Alignment", narr: Narration, times: np.ndarray, expected: n
         hit = _inner_false_start(narr, a, b, k, onset, times, n)
         if hit is not None:
             start, restart, conf = hit
-            found.append(Deviation("retake", start * HOP, restart * HOP, k, conf))
+            found.append(Finding("retake", start * HOP, restart * HOP, k, conf))
             if k > 0:
                 times[k] = restart * HOP
     # fragments not read: heard speech in their span, without the held speech
@@ -1110,7 +1104,7 @@ def _deviations(al: "Alignment", narr: Narration, times: np.ndarray, expected: n
                 times[0] = 0.0
     times[:] = np.minimum(np.maximum.accumulate(times), duration)
     for k in np.flatnonzero(skipped):
-        found.append(Deviation("skip", float(times[k]), float(times[k]), int(k),
+        found.append(Finding("skip", float(times[k]), float(times[k]), int(k),
                                0.95 if al.jumped[k] else 0.8 if forced.get(int(k)) else 0.7))
     found.sort(key=lambda d: (d.begin, d.fragment))
     return found
@@ -1119,16 +1113,14 @@ def _deviations(al: "Alignment", narr: Narration, times: np.ndarray, expected: n
 def cmd_align(args: argparse.Namespace) -> int:
     offset = args.labels_offset
     if args.audio_report is not None:
-        import json
-
-        offset = float(json.loads(args.audio_report.read_text(encoding="utf-8"))["plan"]["trim_start"])
+        offset = read_audio_report(args.audio_report).trim_start
     sync = align(args.audio, args.text, args.labels, labels_offset=offset, waveform=args.waveform,
                  language=args.language)
     write_syncmap(args.output, sync)
-    low = sorted(sync.fragments, key=lambda f: f["confidence"])[:1]
+    low = sorted(sync.fragments, key=lambda f: 1.0 if f.confidence is None else f.confidence)[:1]
     if args.verbose:
         for f in low:
-            print(f"lowest confidence {f['confidence']:.2f}: {f['id']} {f['text'][:60]}")
+            print(f"lowest confidence {f.confidence or 0.0:.2f}: {f.id} {f.text[:60]}")
     return 0
 
 

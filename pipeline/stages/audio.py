@@ -21,19 +21,26 @@ from __future__ import annotations
 import argparse
 import contextlib
 import functools
-import json
+import hashlib
 import math
 import os
 import re
 import shutil
 import sys
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+from mutagen.id3 import APIC, CHAP, COMM, CTOC, TALB, TCON, TCOP, TDRC, TIT2, TLAN, TPE1, TPUB, TRCK, CTOCFlags
+from mutagen.id3._tags import ID3SaveConfig, save_frame
+
+from pipeline.model.contracts import (Analysis, AudioReport, Chapter, LoudnessRecord, RenderPlan, read_syncmap,
+                                      write_audio_report, write_loudness)
+from pipeline.model.problems import InputError, Problem, display_path
+from pipeline.model.sources import AudioSettings, load_book
+from pipeline.stages.cover import normalised_cover, typographic_cover
 from pipeline.system.ffmpeg import probe, run, run_fanout
 from pipeline.system.fsutil import atomic_path
-from pipeline.model.problems import InputError, Problem, display_path
-from pipeline.model.sources import AudioSettings
 
 # LAME's CBR presets below 160 kbps scale the input by 0.95 (-0.45 dB); we aim for the delivered MP3.
 LAME_SCALE_DB = 0.45
@@ -51,34 +58,12 @@ MIN_LOUDNESS = -60.0
 PRE_FILTER = "afade=t=in:d=0.05,highpass=f=50:poles=2"
 
 
-@dataclass(frozen=True)
-class Analysis:
-    source: str
-    codec: str
-    sample_rate: int
-    channels: int
-    duration: float                 # decoded duration, seconds
-    integrated: float               # LUFS (dual mono for a mono source)
-    peak_db: float                  # sample peak, dBFS, loudest channel
-    dc_offset: float
-    dead_channel: int | None        # 0-based index of a silent channel in a stereo file
-    speech_start: float             # first and last moments of speech (seconds)
-    speech_end: float
-
-
-@dataclass(frozen=True)
-class RenderPlan:
-    trim_start: float
-    trim_end: float
-    channels: int                   # 1 or 2 in the outputs
-    gain_db: float
-    limiter: bool
-    limit_db: float                 # sample-peak ceiling of the oversampled limiter
-
+# The master stage's report (what ``analyse`` measured, what ``plan`` decided) is a contract between stages:
+# ``Analysis``, ``RenderPlan`` and ``AudioReport`` live in pipeline.model.contracts.
 
 _FRAME = re.compile(r"t:\s*([\d.]+)\s+TARGET:\S+ LUFS\s+M:\s*(-?[\d.]+)")
 _INTEGRATED = re.compile(r"Integrated loudness:\s*\n\s*I:\s*(-?[\d.]+) LUFS")
-_CHANNEL = re.compile(r"Channel: (\d+)\s*\n(?:.*\n)*?.*DC offset: (-?[\d.e+-]+|nan)\s*\n.*Peak level dB: (-?[\d.]+|-?inf)"
+_CHANNEL = re.compile(r"Channel: (\d+)\s*\n(?:.*\n)*?.*Peak level dB: (-?[\d.]+|-?inf)"
                       r"\s*\n.*RMS level dB: (-?[\d.]+|-?inf)")
 
 
@@ -109,7 +94,7 @@ def analyse(recording: Path) -> Analysis:
                                  f"recording is silent or too quiet to measure ({integrated:.1f} LUFS)"))
     dead = None
     if len(channels) == 2:
-        rms = [c[2] for c in channels]
+        rms = [c[1] for c in channels]
         if min(rms) < DEAD_CHANNEL_DB and max(rms) > DEAD_CHANNEL_DB + 20:
             dead = rms.index(min(rms))
     threshold = integrated - SPEECH_BELOW_INTEGRATED_LU
@@ -120,23 +105,21 @@ def analyse(recording: Path) -> Analysis:
     return Analysis(
         source=shown, codec=info.codec, sample_rate=info.sample_rate, channels=info.channels,
         duration=duration, integrated=integrated,
-        peak_db=peak_db,
-        dc_offset=max((abs(c[0]) for c in channels), default=0.0),
-        dead_channel=dead, speech_start=speech_start, speech_end=speech_end,
+        peak_db=peak_db, dead_channel=dead, speech_start=speech_start, speech_end=speech_end,
     )
 
 
 _SAMPLE_PEAK = re.compile(r"Sample peak:\s*\n\s*Peak:\s*(-?[\d.]+|-inf) dBFS")
 
 
-def _channel_levels(recording: Path, duration: float) -> list[tuple[float, float, float]]:
-    """DC offset, peak and RMS level of each channel, from a minute in the middle of the recording
-    (enough to tell a dead channel; far cheaper than measuring every channel of the whole file)."""
+def _channel_levels(recording: Path, duration: float) -> list[tuple[float, float]]:
+    """Peak and RMS level (dB) of each channel, from a minute in the middle of the recording (enough to
+    tell a dead channel; far cheaper than measuring every channel of the whole file)."""
     start = max(0.0, duration / 2 - 30)
     stderr = run(["-v", "info", "-ss", f"{start:.3f}", "-t", "60", "-i", str(recording), "-map", "0:a:0", "-af",
-                  "astats=metadata=0:measure_perchannel=DC_offset+Peak_level+RMS_level:measure_overall=none",
+                  "astats=metadata=0:measure_perchannel=Peak_level+RMS_level:measure_overall=none",
                   "-f", "null", "-"], recording)
-    return [(float(dc) if dc != "nan" else 0.0, _db(peak), _db(rms)) for _, dc, peak, rms in _CHANNEL.findall(stderr)]
+    return [(_db(peak), _db(rms)) for _, peak, rms in _CHANNEL.findall(stderr)]
 
 
 def _db(v: str) -> float:
@@ -238,7 +221,7 @@ def link_or_copy(src: Path, dst: Path) -> None:
 
 
 def render(recording: Path, master: Path, encoded: Path | None, epub_audio: Path | None, settings: AudioSettings,
-           report: Path | None = None) -> dict:
+           report: Path | None = None) -> AudioReport:
     """Pass 2: write the master FLAC, the untagged podcast MP3 and the EPUB MP3 from one decode. The EPUB
     MP3 is the podcast MP3 itself unless ``settings.epub_bitrate`` asks for a separate mono encode. With
     neither MP3 (``encoded`` and ``epub_audio`` None), the master alone: the cut stage encodes the MP3s from
@@ -279,10 +262,9 @@ def render(recording: Path, master: Path, encoded: Path | None, epub_audio: Path
                     [podcast, flac],
                     recording)
                 link_or_copy(te, ta)
-    facts = {"analysis": asdict(a), "plan": asdict(p), "filter": chain, "bitrate": bitrate}
+    facts = AudioReport(analysis=a, plan=p, filter=chain, bitrate=bitrate)
     if report is not None:
-        with atomic_path(report) as tr:
-            tr.write_text(json.dumps(facts, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        write_audio_report(report, facts)
     return facts
 
 
@@ -325,14 +307,9 @@ def _measure(path_str: str, mtime_ns: int, size: int) -> Loudness:
 
 # ---------------------------------------------------------------------------- tagging
 
-ID3_ORDER = ("TIT2", "TPE1", "TALB", "TRCK", "TDRC", "TLAN", "TCOP", "TPUB", "TCON", "COMM", "APIC")
-
-
 def id3_tag(frames: list) -> bytes:
     """An ID3v2.4 tag with the frames in exactly the given order (mutagen sorts by size when saving,
     which would put CHAP frames out of time order)."""
-    from mutagen.id3._tags import ID3SaveConfig, save_frame
-
     config = ID3SaveConfig(4, None)
     body = b"".join(save_frame(f, config=config) for f in frames)
     padding = b"\0" * 256
@@ -343,9 +320,7 @@ def id3_tag(frames: list) -> bytes:
 
 def tag_frames(*, title: str, artist: str, album: str, track: int, total: int, date: str, language: str,
                copyright_: str, publisher: str, comment: str, cover_png: bytes | None,
-               chapters: list[dict]) -> list:
-    from mutagen.id3 import APIC, CHAP, COMM, CTOC, TALB, TCON, TCOP, TDRC, TIT2, TLAN, TPE1, TPUB, TRCK, CTOCFlags
-
+               chapters: Sequence[Chapter]) -> list:
     frames = [
         TIT2(encoding=3, text=[title]),
         TPE1(encoding=3, text=[artist]),
@@ -361,13 +336,13 @@ def tag_frames(*, title: str, artist: str, album: str, track: int, total: int, d
     if cover_png:
         frames.append(APIC(encoding=3, mime="image/png", type=3, desc="Cover", data=cover_png))
     if chapters:
-        ids = [c["id"] for c in chapters]
+        ids = [c.id for c in chapters]
         frames.append(CTOC(element_id="toc", flags=CTOCFlags.TOP_LEVEL | CTOCFlags.ORDERED,
                            child_element_ids=ids, sub_frames=[TIT2(encoding=3, text=["Chapters"])]))
         for c in chapters:
-            frames.append(CHAP(element_id=c["id"], start_time=int(round(c["begin"] * 1000)),
-                               end_time=int(round(c["end"] * 1000)), start_offset=0xFFFFFFFF,
-                               end_offset=0xFFFFFFFF, sub_frames=[TIT2(encoding=3, text=[c["title"]])]))
+            frames.append(CHAP(element_id=c.id, start_time=int(round(c.begin * 1000)),
+                               end_time=int(round(c.end * 1000)), start_offset=0xFFFFFFFF,
+                               end_offset=0xFFFFFFFF, sub_frames=[TIT2(encoding=3, text=[c.title])]))
     return frames
 
 
@@ -381,8 +356,6 @@ def audio_payload(data: bytes) -> bytes:
 
 
 def payload_sha256(path: Path) -> str:
-    import hashlib
-
     return hashlib.sha256(audio_payload(Path(path).read_bytes())).hexdigest()
 
 
@@ -402,8 +375,6 @@ def iso639_2(lang: str) -> str:
 
 
 def cmd_master(args: argparse.Namespace) -> int:
-    from pipeline.model.sources import load_book
-
     book = load_book(args.texts)
     if (args.mp3 is None) != (args.epub_audio is None) or (args.loudness and args.mp3 is None):
         print("pipeline master: error: give --mp3 and --epub-audio together, and --loudness only with them",
@@ -412,18 +383,14 @@ def cmd_master(args: argparse.Namespace) -> int:
     facts = render(args.recording, args.output, args.mp3, args.epub_audio, book.audio, report=args.report)
     if args.loudness:
         write_measurement(args.mp3, args.loudness)
-    a, p = facts["analysis"], facts["plan"]
-    print(f"{display_path(args.recording)}: {a['integrated']:.1f} LUFS in, gain {p['gain_db']:+.1f} dB, "
-          f"trimmed to {p['trim_end'] - p['trim_start']:.1f} s, {'mono' if p['channels'] == 1 else 'stereo'}"
-          f"{', limited' if p['limiter'] else ''}")
+    a, p = facts.analysis, facts.plan
+    print(f"{display_path(args.recording)}: {a.integrated:.1f} LUFS in, gain {p.gain_db:+.1f} dB, "
+          f"trimmed to {p.trim_end - p.trim_start:.1f} s, {'mono' if p.channels == 1 else 'stereo'}"
+          f"{', limited' if p.limiter else ''}")
     return 0
 
 
 def cmd_tag(args: argparse.Namespace) -> int:
-    from pipeline.stages.cover import normalised_cover, typographic_cover
-    from pipeline.model.sources import load_book
-    from pipeline.stages.syncmap import read_syncmap
-
     book = load_book(args.texts)
     try:
         part = book.part(args.part)
@@ -448,10 +415,8 @@ def write_measurement(mp3: Path, out: Path) -> Loudness:
     it exists, beside the other parts' work, keyed by its audio payload so the release check can trust
     it for the tagged copy."""
     m = measure(mp3)
-    data = {"integrated": m.integrated, "true_peak": m.true_peak, "duration": m.duration,
-            "payload_sha256": payload_sha256(mp3), "meter": "ffmpeg ebur128 peak=true dualmono=true"}
-    with atomic_path(out) as tmp:
-        tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    write_loudness(out, LoudnessRecord(integrated=m.integrated, true_peak=m.true_peak, duration=m.duration,
+                                       payload_sha256=payload_sha256(mp3)))
     return m
 
 

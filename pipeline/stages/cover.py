@@ -6,7 +6,11 @@ import argparse
 import io
 from pathlib import Path
 
+from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
+
 from pipeline.model.problems import InputError, Problem, display_path
+from pipeline.model.sources import load_book
+from pipeline.system.fsutil import atomic_write_bytes
 
 SIZE = 1400
 BACKGROUND = (20, 52, 74)       # deep blue
@@ -15,8 +19,6 @@ ACCENT = (255, 196, 61)         # warm yellow; 7:1+ against the background is no
 
 
 def _font(size: int):
-    from PIL import ImageFont
-
     for name in ("DejaVuSans-Bold.ttf", "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"):
         try:
             return ImageFont.truetype(name, size)
@@ -37,8 +39,6 @@ def _wrap(draw, text: str, font, width: int) -> list[str]:
 
 
 def typographic_cover(title: str, subtitle: str, authors: list[str] | tuple[str, ...], publisher: str) -> bytes:
-    from PIL import Image, ImageDraw
-
     img = Image.new("RGB", (SIZE, SIZE), BACKGROUND)
     d = ImageDraw.Draw(img)
     margin = 120
@@ -68,8 +68,6 @@ def typographic_cover(title: str, subtitle: str, authors: list[str] | tuple[str,
 
 def normalised_cover(path: Path) -> bytes:
     """A cover image from the user, checked and converted to a square RGB PNG of 1400–3000 px."""
-    from PIL import Image, UnidentifiedImageError
-
     try:
         img = Image.open(path)
         img.load()
@@ -89,9 +87,6 @@ def normalised_cover(path: Path) -> bytes:
 
 
 def cmd_cover(args: argparse.Namespace) -> int:
-    from pipeline.system.fsutil import atomic_write_bytes
-    from pipeline.model.sources import load_book
-
     book = load_book(args.texts)
     data = normalised_cover(book.cover) if book.cover else typographic_cover(
         book.title, book.subtitle, book.authors, book.publisher)

@@ -28,7 +28,7 @@ aligner's ``retake`` deviations) are removed from the delivered audio, and every
    left; the cut retakes leave ``deviations`` (and so does any other deviation whose speech lay wholly
    inside a cut). The list of cuts (``build/cut/ID.json``: each cut's ``begin``/``end`` in the uncut
    master, ``duration`` removed, ``at`` where the join lies in the cut audio, the sentence) maps times
-   back (:func:`pipeline.syncmap.uncut_time`): the proof stage uses it for its labels over the recording.
+   back (:func:`pipeline.model.contracts.uncut_time`): the proof stage uses it for its labels over the recording.
 5. **Re-encoding only when the audio changes**: the list of cuts records a key of the master's bytes, the
    cuts and the encoder settings, and the hashes of the audio it wrote; when a later run (a text edit
    re-aligned the part) finds the same key and the same files, it rewrites the timeline and only touches
@@ -47,15 +47,21 @@ import os
 import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from pipeline.system.ffmpeg import BASE_ARGS, ffmpeg_exe, probe, run_encoders, stream_error
-from pipeline.system.fsutil import atomic_path, atomic_write_text, file_sha256
+from pipeline.model.contracts import (AlsoRemoved, CutAudio, CutList, CutRetake, CutSpan, Deviation, KeptRetake,
+                                      SyncMap, cut_time, read_cuts, read_loudness, read_syncmap, write_cuts,
+                                      write_syncmap)
 from pipeline.model.problems import InputError, Problem, display_path
-from pipeline.stages.syncmap import SyncMap, cut_time, read_syncmap
+from pipeline.model.sources import load_book
+from pipeline.stages.audio import (epub_encoder, flac_encoder, link_or_copy, payload_sha256, podcast_encoder,
+                                   write_measurement)
+from pipeline.stages.proof import read_accepts
+from pipeline.system.ffmpeg import BASE_ARGS, ffmpeg_exe, probe, run_encoders, stream_error
+from pipeline.system.fsutil import atomic_path, file_sha256
 
 FRAME = 0.010              # s: the analysis frame, and the grid every cut lies on
 ANALYSIS_RATE = 16000      # Hz: the rate the master is decoded at to find the pauses
@@ -153,7 +159,7 @@ class Cut:
     first: int                  # frame where the cut begins (the middle of the pause before the false start)
     end: int                    # frame where it ends (the middle of the pause before the take that follows)
     fragment: str               # the sentence whose false start it removes
-    retakes: list[dict] = field(default_factory=list)
+    retakes: list[Deviation] = field(default_factory=list)
 
     @property
     def begin_s(self) -> float:
@@ -165,23 +171,22 @@ class Cut:
 
 
 def plan_cuts(sync: SyncMap, pauses: Pauses, accepted: set[tuple[str, str]] = frozenset()
-              ) -> tuple[list[Cut], list[dict]]:
+              ) -> tuple[list[Cut], list[KeptRetake]]:
     """The cuts for the sync map's retakes (merged, in time order) and the retakes kept, each with why."""
-    frags = {f["id"]: f for f in sync.fragments}
-    order = [f["id"] for f in sync.fragments]
-    skipped = {d["fragment"] for d in sync.deviations if d.get("kind") == "skip"}
-    boundaries = sorted({round(float(f["begin"]), 3) for f in sync.fragments[1:]})
+    frags = {f.id: f for f in sync.fragments}
+    order = [f.id for f in sync.fragments]
+    skipped = {d.fragment for d in sync.deviations if d.kind == "skip"}
+    boundaries = sorted({round(f.begin, 3) for f in sync.fragments[1:]})
     cuts: list[Cut] = []
-    kept: list[dict] = []
+    kept: list[KeptRetake] = []
 
-    def keep(d: dict, reason: str) -> None:
-        kept.append({"begin": round(float(d["begin"]), 3), "end": round(float(d["end"]), 3),
-                     "fragment": d["fragment"], "text": frags.get(d["fragment"], {}).get("text", ""),
-                     "reason": reason})
+    def keep(d: Deviation, reason: str) -> None:
+        f = frags.get(d.fragment)
+        kept.append(KeptRetake(begin=round(d.begin, 3), end=round(d.end, 3), fragment=d.fragment,
+                               text=f.text if f else "", reason=reason))
 
-    for d in sorted((d for d in sync.deviations if d.get("kind") == "retake"),
-                    key=lambda d: (float(d["begin"]), float(d["end"]))):
-        b, e, fid = float(d["begin"]), float(d["end"]), d["fragment"]
+    for d in sorted((d for d in sync.deviations if d.kind == "retake"), key=lambda d: (d.begin, d.end)):
+        b, e, fid = d.begin, d.end, d.fragment
         f = frags.get(fid)
         if ("retake", fid) in accepted:
             keep(d, "accepted in the label file")
@@ -189,7 +194,7 @@ def plan_cuts(sync: SyncMap, pauses: Pauses, accepted: set[tuple[str, str]] = fr
         if e - b < MIN_RETAKE:
             keep(d, f"shorter than {MIN_RETAKE:g} s")
             continue
-        if f is None or fid in skipped or float(f["end"]) <= float(f["begin"]):
+        if f is None or fid in skipped or f.end <= f.begin:
             keep(d, "its sentence was not read")
             continue
         p1 = pause_near(pauses, b, before=e)
@@ -200,14 +205,14 @@ def plan_cuts(sync: SyncMap, pauses: Pauses, accepted: set[tuple[str, str]] = fr
         first = int((pauses.runs[p1, 0] + pauses.runs[p1, 1]) // 2)
         end = int((pauses.runs[p2, 0] + pauses.runs[p2, 1]) // 2)
         cb, ce = first * FRAME, end * FRAME
-        fb = round(float(f["begin"]), 3)
+        fb = round(f.begin, 3)
         inside = [t for t in boundaries if cb + 0.001 < t < ce - 0.001 and abs(t - fb) > 0.001]
         if inside:
             k = order.index(fid)
             keep(d, f"the cut would take in the boundary at {inside[0]:.2f} s of another sentence than "
                     f"{fid}" + (f" (after {order[k - 1]})" if k else ""))
             continue
-        span = float(f["end"]) - float(f["begin"])
+        span = f.end - f.begin
         if ce - cb > MAX_CUT_FACTOR * span + MAX_CUT_SLACK:
             keep(d, f"the cut ({ce - cb:.2f} s) would be longer than its sentence's span allows ({span:.2f} s)")
             continue
@@ -224,35 +229,42 @@ def plan_cuts(sync: SyncMap, pauses: Pauses, accepted: set[tuple[str, str]] = fr
     return merged, kept
 
 
-def cut_list(cuts: list[Cut]) -> list[dict]:
+@dataclass(frozen=True)
+class Removed:
+    """A cut's stretch of the uncut master, in seconds (what ``cut_time`` and ``uncut_time`` take)."""
+    begin: float
+    end: float
+
+
+def cut_list(cuts: list[Cut]) -> list[Removed]:
     """The cuts as the timeline helpers take them (seconds in the uncut master)."""
-    return [{"begin": c.begin_s, "end": c.end_s} for c in cuts]
+    return [Removed(c.begin_s, c.end_s) for c in cuts]
 
 
-def shift_sync(sync: SyncMap, cuts: list[Cut], audio_name: str) -> tuple[SyncMap, dict[int, list[dict]]]:
+def shift_sync(sync: SyncMap, cuts: list[Cut], audio_name: str) -> tuple[SyncMap, dict[int, list[AlsoRemoved]]]:
     """The sync map of the cut audio, and per cut the other deviations that went with it."""
     spans = cut_list(cuts)
     removed_ids = {id(d) for c in cuts for d in c.retakes}
-    also: dict[int, list[dict]] = {i: [] for i in range(len(cuts))}
+    also: dict[int, list[AlsoRemoved]] = {i: [] for i in range(len(cuts))}
 
-    def t(x) -> float:
-        return round(cut_time(float(x), spans), 6)
+    def t(x: float) -> float:
+        return round(cut_time(x, spans), 6)
 
     deviations = []
     for d in sync.deviations:
         if id(d) in removed_ids:
             continue
-        b, e = float(d["begin"]), float(d["end"])
-        inside = next((i for i, c in enumerate(spans) if d.get("kind") != "skip" and e > b
-                       and c["begin"] <= b and e <= c["end"]), None)
+        b, e = d.begin, d.end
+        inside = next((i for i, c in enumerate(spans) if d.kind != "skip" and e > b
+                       and c.begin <= b and e <= c.end), None)
         if inside is not None:
-            also[inside].append({k: d[k] for k in ("kind", "begin", "end", "fragment") if k in d})
+            also[inside].append(AlsoRemoved(kind=d.kind, begin=d.begin, end=d.end, fragment=d.fragment))
             continue
-        deviations.append({**d, "begin": t(b), "end": t(e)})
-    fragments = [{**f, "begin": t(f["begin"]), "end": t(f["end"])} for f in sync.fragments]
-    chapters = [{**c, "begin": t(c["begin"]), "end": t(c["end"])} for c in sync.chapters]
+        deviations.append(replace(d, begin=t(b), end=t(e)))
+    fragments = tuple(replace(f, begin=t(f.begin), end=t(f.end)) for f in sync.fragments)
+    chapters = tuple(replace(c, begin=t(c.begin), end=t(c.end)) for c in sync.chapters)
     return SyncMap(part=sync.part, audio=audio_name, duration=t(sync.duration), fragments=fragments,
-                   chapters=chapters, deviations=deviations), also
+                   chapters=chapters, deviations=tuple(deviations)), also
 
 
 def cut_envelope(env: np.ndarray, cuts: list[Cut]) -> np.ndarray:
@@ -370,22 +382,18 @@ def _reusable(previous: Path, key: str, outputs: dict[str, Path]) -> bool:
     """The audio the last run wrote is still there, unchanged, and was made from the same master, cuts and
     settings: nothing to re-encode."""
     try:
-        data = json.loads(previous.read_text(encoding="utf-8"))
-        audio = data["audio"]
-        if audio["key"] != key:
-            return False
-        return all(p.exists() and audio["outputs"].get(name) == file_sha256(p) for name, p in outputs.items())
-    except (OSError, ValueError, KeyError, TypeError):
+        audio = read_cuts(previous).audio
+    except InputError:
         return False
+    if audio.key != key:
+        return False
+    return all(p.exists() and audio.outputs.get(name) == file_sha256(p) for name, p in outputs.items())
 
 
 # ---------------------------------------------------------------------------- the stage
 
 
 def cmd_cut(args: argparse.Namespace) -> int:
-    from pipeline.stages.audio import epub_encoder, flac_encoder, link_or_copy, payload_sha256, podcast_encoder, write_measurement
-    from pipeline.model.sources import load_book
-
     if (args.waveform is None) != (args.waveform_out is None):
         print("pipeline cut: error: give --waveform and --waveform-out together", file=sys.stderr)
         return 2
@@ -393,9 +401,7 @@ def cmd_cut(args: argparse.Namespace) -> int:
     sync = read_syncmap(args.sync)
     accepted: set[tuple[str, str]] = set()
     if args.accept:
-        from pipeline.stages.proof import read_accepts
-
-        accepted = read_accepts(args.accept, {f["id"] for f in sync.fragments})
+        accepted = read_accepts(args.accept, {f.id for f in sync.fragments})
     info = probe(args.master)
     rate, channels = info.sample_rate, min(info.channels, 2)
     settings = dataclasses.replace(book.audio, sample_rate=rate)
@@ -422,9 +428,8 @@ def cmd_cut(args: argparse.Namespace) -> int:
     reused = _reusable(args.cuts, key, outputs)
     if reused and args.loudness is not None:
         try:
-            measured = json.loads(args.loudness.read_text(encoding="utf-8"))
-            reused = measured.get("payload_sha256") == payload_sha256(args.mp3)
-        except (OSError, ValueError):
+            reused = read_loudness(args.loudness).payload_sha256 == payload_sha256(args.mp3)
+        except InputError:
             reused = False
     if reused:
         # the same audio as last time: bring the files up to date without re-encoding them
@@ -446,32 +451,28 @@ def cmd_cut(args: argparse.Namespace) -> int:
             write_measurement(args.mp3, args.loudness)
 
     removed = sum(c.end_s - c.begin_s for c in cuts)
-    entries = []
     spans = cut_list(cuts)
-    texts = {f["id"]: f.get("text", "") for f in sync.fragments}
-    for i, c in enumerate(cuts):
-        entries.append({
-            "begin": c.begin_s, "end": c.end_s, "duration": round(c.end_s - c.begin_s, 3),
-            "at": round(cut_time(c.begin_s, spans), 3), "fragment": c.fragment, "text": texts.get(c.fragment, ""),
-            "retakes": [{"begin": round(float(d["begin"]), 3), "end": round(float(d["end"]), 3),
-                         "fragment": d["fragment"],
-                         "confidence": None if d.get("confidence") is None else round(float(d["confidence"]), 3)}
-                        for d in c.retakes],
-            "also_removed": also[i],
-        })
-    data = {"part": sync.part, "master": display_path(args.master), "sample_rate": rate,
-            "crossfade": CROSSFADE, "pause_threshold_db": round(pauses.threshold_db, 1),
-            "duration_before": round(sync.duration, 3), "duration_after": round(cut_sync.duration, 3),
-            "removed": round(removed, 3), "cuts": entries, "kept": kept,
-            "audio": {"key": key, "outputs": {name: file_sha256(p) for name, p in outputs.items()}}}
-    atomic_write_text(args.sync_out, cut_sync.to_json())
-    atomic_write_text(args.cuts, json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True) + "\n")
+    texts = {f.id: f.text for f in sync.fragments}
+    entries = tuple(CutSpan(
+        begin=c.begin_s, end=c.end_s, duration=round(c.end_s - c.begin_s, 3), at=round(cut_time(c.begin_s, spans), 3),
+        fragment=c.fragment, text=texts.get(c.fragment, ""),
+        retakes=tuple(CutRetake(begin=round(d.begin, 3), end=round(d.end, 3), fragment=d.fragment,
+                                confidence=None if d.confidence is None else round(d.confidence, 3))
+                      for d in c.retakes),
+        also_removed=tuple(also[i])) for i, c in enumerate(cuts))
+    listed = CutList(part=sync.part, master=display_path(args.master), sample_rate=rate, crossfade=CROSSFADE,
+                     pause_threshold_db=round(pauses.threshold_db, 1), duration_before=round(sync.duration, 3),
+                     duration_after=round(cut_sync.duration, 3), removed=round(removed, 3), cuts=entries,
+                     kept=tuple(kept),
+                     audio=CutAudio(key=key, outputs={name: file_sha256(p) for name, p in outputs.items()}))
+    write_syncmap(args.sync_out, cut_sync)
+    write_cuts(args.cuts, listed)
     if env is not None:
         # last, so the report finds it no older than the cut master
         with atomic_path(args.waveform_out, suffix=".npy") as tmp:
             with open(tmp, "wb") as f:
                 np.save(f, cut_envelope(env, cuts))
-    reasons = "; ".join(f"{k['fragment']}: {k['reason']}" for k in kept)
+    reasons = "; ".join(f"{k.fragment}: {k.reason}" for k in kept)
     print(f"cut: {sync.part}: {sum(len(c.retakes) for c in cuts)} retake(s) cut, {removed:.2f} s removed"
           + (f"; {len(kept)} kept ({reasons})" if kept else "")
           + ("; audio unchanged, not re-encoded" if reused else ""))

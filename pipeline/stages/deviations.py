@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipeline.model import contracts
+
 HOP = 0.010
 MIN_HELD_S = 0.35          # held speech shorter than this (voiced) is a breath, a click or an onset
 HELD_GAP_S = 0.8           # held runs at one pause closer than this are one stretch
@@ -26,17 +28,19 @@ RETAKE_MARGIN = 0.15       # held speech is a retake when it is this much closer
 
 
 @dataclass(frozen=True)
-class Deviation:
+class Finding:
+    """A deviation as the aligner finds it: ``fragment`` is the index of the fragment it names."""
     kind: str
     begin: float
     end: float
     fragment: int
     confidence: float
 
-    def to_dict(self, fragment_ids: list[str], texts: list[str]) -> dict:
-        return {"kind": self.kind, "begin": round(self.begin, 3), "end": round(self.end, 3),
-                "fragment": fragment_ids[self.fragment], "text": texts[self.fragment],
-                "confidence": round(float(self.confidence), 3)}
+    def contract(self, fragment_ids: list[str], texts: list[str]) -> contracts.Deviation:
+        """The sync map's deviation (times and confidence to the millisecond, as the file has them)."""
+        return contracts.Deviation(kind=self.kind, begin=round(self.begin, 3), end=round(self.end, 3),
+                                   fragment=fragment_ids[self.fragment], text=texts[self.fragment],
+                                   confidence=round(float(self.confidence), 3))
 
 
 def held_stretches(held: list[tuple[int, int, int]], voiced: np.ndarray) -> list[tuple[int, int, int]]:
@@ -80,7 +84,7 @@ def classify_held(seg: np.ndarray, takes: dict[int, np.ndarray], k: int) -> tupl
     is compared with the narrator's own reading (much closer than to the synthetic reference): with the
     start of fragment k (a false start of it), with fragment k-1 (that sentence read again), and, as the
     yardstick of unrelated speech, with the other fragments around."""
-    from pipeline.stages.dtw import open_end_cost
+    from pipeline.stages.dtw import open_end_cost     # numba: imported only when aligning (as in align.py)
 
     if len(seg) < 5:
         return "extra", 0.6, False
@@ -122,7 +126,7 @@ MAX_ISLANDS = 8            # a sentence spans at most this many islands
 def _unit_cost(ref: np.ndarray, speech: np.ndarray) -> float:
     """Total DTW distance between a sentence's reference and a stretch of speech, per frame of both: the
     sentence-level measure that tells the text read from other speech (much better than any frame)."""
-    from pipeline.stages.dtw import dtw_band
+    from pipeline.stages.dtw import dtw_band          # numba: imported only when aligning (as in align.py)
 
     n, m = len(ref), len(speech)
     if n < 3 or m < 3:

@@ -23,8 +23,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipeline.system.fsutil import atomic_write_text
+import jinja2
+
+from pipeline.model.contracts import audible_clips, mismatch, read_syncmap
 from pipeline.model.problems import InputError, Problem, display_path
+from pipeline.model.sources import load_book
+from pipeline.system.fsutil import atomic_write_text
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 STATIC = Path(__file__).resolve().parents[1] / "static"
@@ -118,15 +122,13 @@ def _times(part, sync_dir: Path) -> tuple[Times, float | None]:
     None for a sentence the narrator did not read. Empty for a part that is not narrated."""
     if not part.narrated:
         return {}, None
-    from pipeline.stages.syncmap import audible_clips, mismatch, read_syncmap
-
     path = sync_dir / f"{part.id}.json"
     sync = read_syncmap(path)
     detail = mismatch(sync, [s.id for s in part.sentences()])
     if detail:
         raise InputError(Problem(display_path(path), 0, "E-WEB-001",
                                  f"sync map does not match {display_path(part.source)}: {detail} (re-run align)"))
-    return {f["id"]: clip for f, clip in zip(sync.fragments, audible_clips(sync))}, float(sync.duration)
+    return {f.id: clip for f, clip in zip(sync.fragments, audible_clips(sync))}, sync.duration
 
 
 def _sentence(s, times: Times) -> SentenceView:
@@ -171,8 +173,6 @@ def story_sections(part, times: Times) -> tuple[SectionView, ...]:
 
 
 def environment():
-    import jinja2
-
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES)),
         autoescape=True,                     # every template, whatever its name
@@ -216,8 +216,6 @@ def render_story(book, parts: list[PartView], index: int, times: Times, env=None
 
 def build_site(texts: Path, sync_dir: Path, site: Path, index: Path) -> list[Path]:
     """Write the index, one page per part and the static files; return the paths written."""
-    from pipeline.model.sources import load_book
-
     book = load_book(texts)
     site, index = Path(site), Path(index)
     if index.resolve().parent != site.resolve():

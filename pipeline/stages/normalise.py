@@ -24,6 +24,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Callable
 
+import espeakng_loader
 import num2words
 
 __all__ = ["UnknownLanguage", "speakable", "espeak_voice"]
@@ -79,8 +80,6 @@ def _espeak_languages() -> dict[str, str]:
     initialisation corrupts it. A voice whose dictionary is not bundled is skipped. For each tag the
     voice with the lowest priority number wins (espeak-ng's own order), then the one named after it.
     The name is the voice file's name in lower case, which ``espeak_SetVoiceByName`` accepts."""
-    import espeakng_loader
-
     data = Path(espeakng_loader.get_data_path())
     best: dict[str, tuple[int, int, str]] = {}
     for path in sorted((data / "lang").rglob("*")):

@@ -5,7 +5,7 @@ an editor has not yet accepted, for Audacity, the release report and the release
 [--accept recordings/ID.labels.txt] -o build/proof/ID.txt --json build/proof/ID.json`` writes
 
 - ``build/proof/ID.txt``: an Audacity label file of the deviations not accepted, in the *recording's*
-  timeline (the sync map's times plus the head the master stage trimmed off, ``plan.trim_start``), so
+  timeline (the sync map's times plus the head the master stage trimmed off, its report's ``trim_start``), so
   that it opens over the original recording; each label reads ``KIND FRAGMENT-ID: first words``;
 - ``build/proof/ID.json``: every deviation of the part with an ``accepted`` flag (times in the master's
   timeline, which is the published MP3's), for the report and the gate.
@@ -27,13 +27,14 @@ when ``book.toml`` says ``[proof] strict = true``; otherwise they are warnings.
 from __future__ import annotations
 
 import argparse
-import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline.system.fsutil import atomic_path
+from pipeline.model.contracts import (DEVIATION_KINDS, CutSpan, Proof, ProofCut, ProofDeviation, SyncMap,
+                                      read_audio_report, read_cuts, read_proof, read_syncmap, uncut_time)
 from pipeline.model.problems import InputError, Problem, display_path
-from pipeline.stages.syncmap import DEVIATION_KINDS, SyncMap, read_cuts, read_syncmap, uncut_time
+from pipeline.system.fsutil import atomic_path
 
 LABEL_WORDS = 8           # words of the sentence in a label
 LABEL_CHARS = 60
@@ -98,21 +99,6 @@ def read_accepts(path: Path, fragment_ids: set[str]) -> set[tuple[str, str]]:
     return accepted
 
 
-def read_trim_start(path: Path) -> tuple[float, str]:
-    """The head the master stage trimmed off the recording (seconds), and the recording's name."""
-    shown = display_path(path)
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        trim = float(data["plan"]["trim_start"])
-    except FileNotFoundError:
-        raise InputError(Problem(shown, 0, "E-PROOF-001", "audio report not found (run the master stage)")) from None
-    except (OSError, ValueError, UnicodeDecodeError, KeyError, TypeError) as e:
-        raise InputError(Problem(shown, 0, "E-PROOF-001",
-                                 f"audio report without a readable plan.trim_start ({type(e).__name__}: {e})")) from None
-    source = (data.get("analysis") or {}).get("source", "") if isinstance(data.get("analysis"), dict) else ""
-    return trim, str(source or "")
-
-
 # ---------------------------------------------------------------------------- proofing
 
 
@@ -125,59 +111,53 @@ def first_words(text: str, words: int = LABEL_WORDS, chars: int = LABEL_CHARS) -
     return cut + ("…" if cut != whole else "")
 
 
-def label_text(d: dict) -> str:
+def label_text(kind: str, fragment: str, text: str) -> str:
     """``KIND FRAGMENT-ID: first words``; ``accept`` and this text accepts it."""
-    words = first_words(d.get("text", ""))
-    return f"{d['kind']} {d['fragment']}" + (f": {words}" if words else "")
+    words = first_words(text)
+    return f"{kind} {fragment}" + (f": {words}" if words else "")
 
 
-def proof(sync: SyncMap, trim_start: float, accepted: set[tuple[str, str]], cuts: list[dict] | None = None
-          ) -> list[dict]:
+def proof(sync: SyncMap, trim_start: float, accepted: set[tuple[str, str]], cuts: Sequence[CutSpan] = ()
+          ) -> list[ProofDeviation]:
     """The part's deviations in time order, each with ``accepted`` and its place in the recording (through
     ``cuts``, the cut stage's list, when the sync map is the cut audio's)."""
-    texts = {f["id"]: f.get("text", "") for f in sync.fragments}
-    cuts = cuts or []
+    texts = {f.id: f.text for f in sync.fragments}
     out = []
-    for d in sorted(sync.deviations, key=lambda d: (float(d["begin"]), float(d["end"]), d["fragment"], d["kind"])):
-        item = {"kind": d["kind"], "begin": round(float(d["begin"]), 3), "end": round(float(d["end"]), 3),
-                "fragment": d["fragment"], "text": d.get("text") or texts.get(d["fragment"], ""),
-                "confidence": None if d.get("confidence") is None else round(float(d["confidence"]), 3)}
-        begin = uncut_time(item["begin"], cuts, at_join="after")
-        end = uncut_time(item["end"], cuts, at_join="before") if item["end"] > item["begin"] else begin
-        item["recording_begin"] = round(begin + trim_start, 6)
-        item["recording_end"] = round(max(end, begin) + trim_start, 6)
-        item["label"] = label_text(item)
-        item["accepted"] = (d["kind"], d["fragment"]) in accepted
-        out.append(item)
+    for d in sorted(sync.deviations, key=lambda d: (d.begin, d.end, d.fragment, d.kind)):
+        b, e = round(d.begin, 3), round(d.end, 3)
+        text = d.text or texts.get(d.fragment, "")
+        begin = uncut_time(b, cuts, at_join="after")
+        end = uncut_time(e, cuts, at_join="before") if e > b else begin
+        out.append(ProofDeviation(
+            kind=d.kind, begin=b, end=e, fragment=d.fragment, text=text,
+            confidence=None if d.confidence is None else round(d.confidence, 3),
+            recording_begin=round(begin + trim_start, 6), recording_end=round(max(end, begin) + trim_start, 6),
+            label=label_text(d.kind, d.fragment, text), accepted=(d.kind, d.fragment) in accepted))
     return out
 
 
-def proof_cuts(cuts: list[dict], trim_start: float) -> list[dict]:
+def proof_cuts(cuts: Sequence[CutSpan], trim_start: float) -> list[ProofCut]:
     """The cut stage's cuts with their place in the recording and a label (``retake FRAGMENT-ID: first
     words [cut]``: with ``accept`` before it, the cut stage keeps that false start)."""
-    out = []
-    for c in cuts:
-        item = {"begin": round(c["begin"], 3), "end": round(c["end"], 3), "duration": round(c["end"] - c["begin"], 3),
-                "at": round(float(c.get("at", c["begin"])), 3), "fragment": c.get("fragment", ""),
-                "text": c.get("text", ""), "recording_begin": round(c["begin"] + trim_start, 6),
-                "recording_end": round(c["end"] + trim_start, 6)}
-        item["label"] = label_text({"kind": "retake", **item}) + " [cut]"
-        out.append(item)
-    return out
+    return [ProofCut(begin=round(c.begin, 3), end=round(c.end, 3), duration=round(c.end - c.begin, 3),
+                     at=round(c.at, 3), fragment=c.fragment, text=c.text,
+                     recording_begin=round(c.begin + trim_start, 6), recording_end=round(c.end + trim_start, 6),
+                     label=label_text("retake", c.fragment, c.text) + " [cut]")
+            for c in cuts]
 
 
-def audacity_labels(deviations: list[dict], cuts: list[dict] = ()) -> str:
+def audacity_labels(deviations: Sequence[ProofDeviation], cuts: Sequence[ProofCut] = ()) -> str:
     """Audacity's label format, ``start<TAB>end<TAB>label``, seconds with six decimals: the deviations not
     accepted, and the cuts, in the recording's time order."""
-    rows = [d for d in deviations if not d["accepted"]] + list(cuts)
-    rows.sort(key=lambda d: (d["recording_begin"], d["recording_end"]))
-    return "".join(f"{d['recording_begin']:.6f}\t{d['recording_end']:.6f}\t{d['label']}\n" for d in rows)
+    rows: list[ProofDeviation | ProofCut] = [d for d in deviations if not d.accepted]
+    rows += cuts
+    rows.sort(key=lambda d: (d.recording_begin, d.recording_end))
+    return "".join(f"{d.recording_begin:.6f}\t{d.recording_end:.6f}\t{d.label}\n" for d in rows)
 
 
-def counts(deviations: list[dict], accepted: bool = False) -> dict[str, int]:
+def counts(deviations: Sequence[ProofDeviation], accepted: bool = False) -> dict[str, int]:
     """How many deviations of each kind (the unaccepted ones, or the accepted ones)."""
-    return {k: sum(1 for d in deviations if d["kind"] == k and bool(d.get("accepted")) == accepted)
-            for k in DEVIATION_KINDS}
+    return {k: sum(1 for d in deviations if d.kind == k and d.accepted == accepted) for k in DEVIATION_KINDS}
 
 
 # ---------------------------------------------------------------------------- the gate
@@ -196,19 +176,17 @@ def check_proof(proof_dir: Path, book) -> dict:
     for part in book.narrated_parts:
         path = Path(proof_dir) / f"{part.id}.json"
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            deviations = data["deviations"]
-        except (OSError, ValueError, KeyError, TypeError):
+            deviations = read_proof(path).deviations
+        except InputError:
             not_proofed.append(f"{part.id}: not proofed ({display_path(path)} missing or unreadable)")
             continue
         for d in deviations:
             total += 1
-            if d.get("accepted"):
+            if d.accepted:
                 accepted += 1
                 continue
-            span = clock(d["begin"]) if float(d["end"]) <= float(d["begin"]) else \
-                f"{clock(d['begin'])}–{clock(d['end'])}"
-            open_lines.append(f"{part.id}: {d['kind']} at {span} {d['fragment']} not accepted")
+            span = clock(d.begin) if d.end <= d.begin else f"{clock(d.begin)}–{clock(d.end)}"
+            open_lines.append(f"{part.id}: {d.kind} at {span} {d.fragment} not accepted")
     n = len(open_lines)
     summary = (f"{total} deviation(s), {accepted} accepted, {n} not accepted"
                + ("" if strict or not n else " (warnings: [proof] strict is false)")
@@ -223,21 +201,19 @@ def check_proof(proof_dir: Path, book) -> dict:
 def cmd_proof(args: argparse.Namespace) -> int:
     # everything is read and validated before anything is written
     sync = read_syncmap(args.sync)
-    trim, source = read_trim_start(args.audio_report)
-    accepted = read_accepts(args.accept, {f["id"] for f in sync.fragments}) if args.accept else set()
-    cuts = read_cuts(args.cuts) if args.cuts else []
+    report = read_audio_report(args.audio_report)
+    trim, source = report.trim_start, report.recording
+    accepted = read_accepts(args.accept, {f.id for f in sync.fragments}) if args.accept else set()
+    cuts = read_cuts(args.cuts).cuts if args.cuts else ()
     deviations = proof(sync, trim, accepted, cuts)
     accept_file = args.accept or (Path(source).with_name(f"{sync.part}.labels.txt") if source else None)
-    data = {"part": sync.part, "trim_start": trim, "recording": source,
-            "labels": display_path(args.output),
-            "accept_file": display_path(accept_file) if accept_file else "",
-            "deviations": deviations}
-    if args.cuts:
-        data["cuts"] = proof_cuts(cuts, trim)
+    result = Proof(part=sync.part, trim_start=trim, recording=source, labels=display_path(args.output),
+                   accept_file=display_path(accept_file) if accept_file else "", deviations=tuple(deviations),
+                   cuts=tuple(proof_cuts(cuts, trim)) if args.cuts else None)
     # both outputs to temporary files first, renamed into place together
     with atomic_path(args.output) as txt, atomic_path(args.json) as js:
-        txt.write_text(audacity_labels(deviations, data.get("cuts", [])), encoding="utf-8")
-        js.write_text(json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+        txt.write_text(audacity_labels(deviations, result.cuts or ()), encoding="utf-8")
+        js.write_text(result.to_json(), encoding="utf-8")
     unaccepted = counts(deviations)
     n_open, n_acc = sum(unaccepted.values()), sum(counts(deviations, accepted=True).values())
     kinds = ", ".join(f"{v} {k}" for k, v in unaccepted.items() if v)
