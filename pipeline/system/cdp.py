@@ -16,8 +16,9 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Sequence
 
-CHROMIUM = Path("/usr/bin/chromium")
+from pipeline.system.locate import CHROMIUM_FLAGS, chromium
 
 
 class BrowserError(RuntimeError):
@@ -25,9 +26,13 @@ class BrowserError(RuntimeError):
 
 
 class Browser:
-    """One headless Chromium and one page in it (``page_*`` methods act on that page)."""
+    """One headless Chromium and one page in it (``page_*`` methods act on that page). The executable
+    and flags default to the located Chromium (:mod:`pipeline.system.locate`, ``CMP_CHROMIUM``) run with
+    the checks' flags."""
 
-    def __init__(self, flags: list[str], executable: Path = CHROMIUM, timeout: float = 120.0):
+    def __init__(self, flags: Sequence[str] = CHROMIUM_FLAGS, executable: Path | None = None,
+                 timeout: float = 120.0):
+        executable = executable if executable is not None else chromium()
         self.timeout = timeout
         self._profile = tempfile.mkdtemp(prefix="cdp-")
         to_browser_r, self._to_browser = os.pipe()

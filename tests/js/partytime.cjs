@@ -1,11 +1,11 @@
 // Parse a podcast feed with podcast-partytime (a real Podcasting 2.0 parser) and print what it saw as JSON.
-// Usage: node tests/js/partytime.cjs FEED.xml
+// Usage: node tests/js/partytime.cjs NODE_MODULES/podcast-partytime FEED.xml
+// (the module's folder as pipeline.system.locate finds it)
 "use strict";
 const fs = require("fs");
-const path = require("path");
-const { parseFeed } = require(path.join(__dirname, "..", "..", "node_modules", "podcast-partytime"));
+const { parseFeed } = require(process.argv[2]);
 
-const xml = fs.readFileSync(process.argv[2], "utf8");
+const xml = fs.readFileSync(process.argv[3], "utf8");
 const feed = parseFeed(xml, { allowMissingGuid: false });
 if (!feed) {
   process.stderr.write("partytime could not parse the feed\n");
