@@ -56,7 +56,7 @@ if str(ROOT) not in sys.path:
 
 KINDS = ("skip", "retake", "extra", "misread")
 TOLERANCE = 1.0         # s: a report within this of a planted deviation's span matches it
-from pipeline.stages.syncmap import DOUBT  # noqa: E402  (a fragment below this confidence is doubtful: the report's threshold)
+from pipeline.model.contracts import DOUBT  # noqa: E402  (a fragment below this confidence is doubtful: the report's threshold)
 NEIGHBOUR_KINDS = {"extra", "retake"}
 SOURCES = ("flite", "real", "demo")
 QUICK_DEMO = ("switchback", "nhs-palliative-care")

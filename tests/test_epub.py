@@ -34,7 +34,7 @@ from pipeline.stages.epub import (  # noqa: E402
     mp3_duration,
 )
 from pipeline.model.sources import Sentence, load_book  # noqa: E402
-from pipeline.stages.syncmap import audible_clips, read_syncmap  # noqa: E402
+from pipeline.model.contracts import audible_clips, read_syncmap  # noqa: E402
 
 TEXTS = ROOT / "texts"
 SYNC = ROOT / "build" / "sync"
@@ -506,7 +506,7 @@ def test_clock_values():
 @needs_build
 def test_audio_lengths_cover_the_sync_maps(book):
     for p in book.narrated_parts:  # the clamp tolerance is for MP3 padding, not for a stale timeline
-        assert read_syncmap(SYNC / f"{p.id}.json").fragments[-1]["end"] <= mp3_duration(AUDIO / f"{p.id}.mp3") + 0.25
+        assert read_syncmap(SYNC / f"{p.id}.json").fragments[-1].end <= mp3_duration(AUDIO / f"{p.id}.mp3") + 0.25
 
 
 @needs_build

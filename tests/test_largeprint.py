@@ -237,8 +237,8 @@ def test_tiny_book_escaped_structured_deterministic(tmp_path):
     smap = read_syncmap(sync / "one.json")
     assert [s["id"] for s in p1.spans] == [s.id for s in book.part("one").sentences()]
     for span, frag in zip(p1.spans, smap.fragments):
-        assert float(span["data-begin"]) == pytest.approx(frag["begin"], abs=5e-4)
-        assert float(span["data-end"]) == pytest.approx(frag["end"], abs=5e-4)
+        assert float(span["data-begin"]) == pytest.approx(frag.begin, abs=5e-4)
+        assert float(span["data-end"]) == pytest.approx(frag.end, abs=5e-4)
     # a text-only part: sentences with ids but no times, no player, still linked in order
     p2 = Page(two)
     assert [s["id"] for s in p2.spans] == [s.id for s in book.part("two").sentences()]
@@ -484,7 +484,7 @@ def run_axe(page) -> dict:
 def timed(part_id: str) -> list[dict]:
     """The part's sentences that are in the narration, each with its audible clip (what the page times)."""
     sync = read_syncmap(SYNC / f"{part_id}.json")
-    return [{"id": f["id"], "begin": c[0], "end": c[1]} for f, c in zip(sync.fragments, audible_clips(sync)) if c]
+    return [{"id": f.id, "begin": c[0], "end": c[1]} for f, c in zip(sync.fragments, audible_clips(sync)) if c]
 
 
 def highlight_at(page, t: float) -> None:

@@ -22,7 +22,8 @@ from pipeline.report import report
 from pipeline.system.ffmpeg import ffmpeg_exe
 from pipeline.model.problems import InputError
 from pipeline.model.sources import AudioSettings
-from pipeline.model.contracts import Chapter, Fragment, SyncMap, read_syncmap, write_syncmap
+from pipeline.model.contracts import (Analysis, AudioReport, Chapter, Fragment, RenderPlan, SyncMap, read_syncmap,
+                                      write_audio_report, write_syncmap)
 
 ROOT = Path(__file__).resolve().parents[1]
 DURATION = 6.0
@@ -72,9 +73,11 @@ def built(tmp_path: Path) -> tuple[Path, Path]:
     master = make_master(build / "master" / "tiny.flac")
     ffmpeg("-i", str(master), "-c:a", "libmp3lame", "-b:a", "96k", str(site / "audio" / "tiny.mp3"))
     write_syncmap(build / "sync" / "tiny.json", make_sync())
-    (build / "audio" / "tiny.json").write_text(json.dumps({
-        "analysis": {"integrated": -27.5, "peak_db": -6.25, "duration": 8.0, "source": "recordings/tiny.wav"},
-        "plan": {"gain_db": 11.0, "trim_start": 1.2, "trim_end": 7.2, "limiter": True, "channels": 1}}))
+    write_audio_report(build / "audio" / "tiny.json", AudioReport(
+        analysis=Analysis(source="recordings/tiny.wav", codec="pcm_s16le", sample_rate=44100, channels=1, duration=8.0,
+                          integrated=-27.5, peak_db=-6.25, dead_channel=None, speech_start=1.7, speech_end=6.7),
+        plan=RenderPlan(trim_start=1.2, trim_end=7.2, channels=1, gain_db=11.0, limiter=True, limit_db=-1.7),
+        filter="anull", bitrate=96))
     return site, build
 
 

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from pipeline.model.contracts import read_loudness
 from pipeline.system.cdp import Browser, BrowserError
 from pipeline.system.fsutil import atomic_write_text
 from pipeline.system.locate import AXE_JS, CHROMIUM_FLAGS, chromium, node_file
@@ -59,9 +60,9 @@ def check_audio(site: Path, target: float, ceiling: float, measured: Path | None
     for mp3 in mp3s:
         j = measured / f"{mp3.stem}.json" if measured else None
         if j is not None and j.exists():
-            data = json.loads(j.read_text(encoding="utf-8"))
-            if data.get("payload_sha256") == payload_sha256(mp3):
-                reused[mp3] = (data["integrated"], data["true_peak"])
+            record = read_loudness(j)
+            if record.payload_sha256 == payload_sha256(mp3):
+                reused[mp3] = (record.integrated, record.true_peak)
                 continue
         now.append(mp3)
     with cf.ThreadPoolExecutor(max_workers=2) as pool:

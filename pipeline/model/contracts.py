@@ -134,23 +134,8 @@ DOUBT = 0.5
 CONTIGUOUS = 0.0015
 
 
-class _Keys:
-    """Transitional, for readers not yet converted to attributes (issue 13): ``fragment["begin"]`` and
-    ``fragment.get("confidence")`` read the attribute."""
-
-    def __getitem__(self, key: str) -> object:
-        try:
-            return getattr(self, key)
-        except AttributeError:
-            raise KeyError(key) from None
-
-    def get(self, key: str, default: object = None) -> object:
-        value = getattr(self, key, None)
-        return default if value is None else value
-
-
 @dataclass(frozen=True)
-class Fragment(_Keys):
+class Fragment:
     """A spoken fragment (a sentence or heading; its id is the source model's sentence id, or ``f000001``…
     for plain text) and its span of the audio, seconds. A skipped fragment has ``begin == end``."""
     id: str
@@ -167,7 +152,7 @@ class Fragment(_Keys):
 
 
 @dataclass(frozen=True)
-class Chapter(_Keys):
+class Chapter:
     """A section of a part (an MP3 chapter, a SMIL seq, a podcast chapter): its id, title and span."""
     id: str
     title: str
@@ -179,7 +164,7 @@ class Chapter(_Keys):
 
 
 @dataclass(frozen=True)
-class Deviation(_Keys):
+class Deviation:
     """Where the narration departs from the text (``kind`` one of :data:`DEVIATION_KINDS`): ``skip`` (a
     sentence not read; begin == end), ``retake`` (a false start, or the first take of a sentence read
     twice), ``extra`` (speech the text does not have; ``fragment`` is the sentence it precedes, or the last

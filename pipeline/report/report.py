@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +31,8 @@ import numpy as np
 from pipeline.system.ffmpeg import BASE_ARGS, ffmpeg_exe, stream_error
 from pipeline.system.fsutil import atomic_path, atomic_write_text
 from pipeline.model.problems import InputError, Problem, display_path
-from pipeline.stages.syncmap import DOUBT, SyncMap, read_syncmap
+from pipeline.model.contracts import (DEVIATION_KINDS, DOUBT, SyncMap, read_audio_report, read_cuts, read_loudness,
+                                      read_proof, read_syncmap)
 
 LOW_CONFIDENCE = DOUBT    # fragments below this are shaded on the timeline and flagged in the report
 LOWEST_SHOWN = 5
@@ -43,20 +45,18 @@ WAVE_RATE = 2000          # Hz: the rate the master is decoded at for drawing
 
 def _measured_or_measure(mp3: Path, measured: Path) -> dict:
     """The measurement taken when the MP3 was encoded, if its audio bytes are the published ones."""
-    import json
-
     from pipeline.stages.audio import payload_sha256
 
     if measured.exists():
-        data = json.loads(measured.read_text(encoding="utf-8"))
-        if data.get("payload_sha256") == payload_sha256(mp3):
+        data = read_loudness(measured)
+        if data.payload_sha256 == payload_sha256(mp3):
             try:
                 import mutagen.mp3
 
                 duration = float(mutagen.mp3.MP3(str(mp3)).info.length)
             except Exception:
-                duration = float(data["duration"])
-            return {"integrated": data["integrated"], "true_peak": data["true_peak"], "duration": duration}
+                duration = data.duration
+            return {"integrated": data.integrated, "true_peak": data.true_peak, "duration": duration}
     return measure_mp3(mp3)
 
 
@@ -225,7 +225,7 @@ def timeline_png(master_flac: Path, sync: SyncMap, out_png: Path, width: int = 1
     The image is ``width`` x ``rows * height`` pixels."""
     from PIL import Image, ImageDraw
 
-    duration = max(float(sync.duration), max((float(f["end"]) for f in sync.fragments), default=0.0))
+    duration = max(sync.duration, max((f.end for f in sync.fragments), default=0.0))
     if duration <= 0:
         raise InputError(Problem(display_path(out_png), 0, "E-REPORT-003", f"sync map of {sync.part} has no duration"))
     rows = timeline_rows(duration)
@@ -251,14 +251,14 @@ def timeline_png(master_flac: Path, sync: SyncMap, out_png: Path, width: int = 1
         t0, t1 = r * row_seconds, (r + 1) * row_seconds
         # weak alignments: a red band behind the waveform
         for f in sync.fragments:
-            conf = f.get("confidence")
-            if conf is None or conf >= LOW_CONFIDENCE or f["end"] <= t0 or f["begin"] >= t1:
+            conf = f.confidence
+            if conf is None or conf >= LOW_CONFIDENCE or f.end <= t0 or f.begin >= t1:
                 continue
-            xa = max(MARGIN, x_of(f["begin"], r))
-            xb = min(MARGIN + plot_w - 1, x_of(f["end"], r))
+            xa = max(MARGIN, x_of(f.begin, r))
+            xb = min(MARGIN + plot_w - 1, x_of(f.end, r))
             xb = max(xb, xa + 1)
             draw.rectangle([round(xa), y0 + wave_top, round(xb), y0 + wave_bottom], fill=LOW_BAND)
-            label = f["id"].rsplit("-", 1)[-1] + f" {conf:.2f}"
+            label = f.id.rsplit("-", 1)[-1] + f" {conf:.2f}"
             if xb - xa > draw.textlength(label, font=small) + 4:
                 draw.text((round(xa) + 2, y0 + wave_top + 1), label, font=small, fill=LOW_TEXT)
         # the waveform
@@ -271,15 +271,15 @@ def timeline_png(master_flac: Path, sync: SyncMap, out_png: Path, width: int = 1
             yb = y0 + mid - float(np.clip(seg_lo[c], -1, 1)) * half
             draw.line([(MARGIN + c, round(ya)), (MARGIN + c, round(yb))], fill=WAVE)
         # sentence boundaries (each fragment's begin, except where a chapter begins)
-        chapter_starts = {round(float(c["begin"]), 3) for c in sync.chapters}
+        chapter_starts = {round(c.begin, 3) for c in sync.chapters}
         for f in sync.fragments[1:]:
-            b = float(f["begin"])
+            b = f.begin
             if t0 < b < t1 and round(b, 3) not in chapter_starts:
                 x = round(x_of(b, r))
                 draw.line([(x, y0 + wave_top), (x, y0 + wave_bottom)], fill=SENTENCE)
         # deviations from the text: a bar under the waveform over the stretch, a line where a sentence was skipped
         for d in sync.deviations:
-            b, e = float(d["begin"]), float(d["end"])
+            b, e = d.begin, d.end
             if e < t0 or b >= t1 or (e == t0 and e > b):
                 continue
             xa = max(MARGIN, round(x_of(b, r)))
@@ -288,14 +288,14 @@ def timeline_png(master_flac: Path, sync: SyncMap, out_png: Path, width: int = 1
             if e <= b:
                 draw.rectangle([xa, y0 + wave_top, min(xa + 1, MARGIN + plot_w - 1), y0 + wave_bottom], fill=DEVIATION)
         # chapters: thick line and title (cut to the space before the next chapter)
-        chapters = sorted(sync.chapters, key=lambda c: float(c["begin"]))
+        chapters = sorted(sync.chapters, key=lambda c: c.begin)
         for i, c in enumerate(chapters):
-            b = float(c["begin"])
-            nxt = float(chapters[i + 1]["begin"]) if i + 1 < len(chapters) else math.inf
+            b = c.begin
+            nxt = chapters[i + 1].begin if i + 1 < len(chapters) else math.inf
             if b < t0 < nxt:
                 # the chapter continues from the row before: its title in grey at the row's start
                 room = min(x_of(nxt, r), MARGIN + plot_w) - MARGIN - 8
-                text = _fit(draw, "… " + str(c.get("title", "")), font, room)
+                text = _fit(draw, "… " + c.title, font, room)
                 if text:
                     draw.text((MARGIN + 2, y0 + 3), text, font=font, fill=CONTINUED)
                 continue
@@ -305,7 +305,7 @@ def timeline_png(master_flac: Path, sync: SyncMap, out_png: Path, width: int = 1
             x_line = max(MARGIN, x - CHAPTER_WIDTH // 2)
             draw.rectangle([x_line, y0 + 2, x_line + CHAPTER_WIDTH - 1, y0 + wave_bottom], fill=CHAPTER)
             room = min(x_of(nxt, r), MARGIN + plot_w) - x_line - CHAPTER_WIDTH - 8
-            text = _fit(draw, str(c.get("title", "")), font, room)
+            text = _fit(draw, c.title, font, room)
             if text:
                 draw.text((x_line + CHAPTER_WIDTH + 3, y0 + 3), text, font=font, fill=LABEL)
         # time axis
@@ -372,30 +372,28 @@ def collect_parts(book, site: Path, build: Path, timelines: Path | None = None, 
                 env = build / "waveform" / f"{p.id}.npy"
                 timeline_png(env if _fresh(env, master) else master, sync, png)
                 say(f"timeline {i}/{len(parts)}: {p.id}")
-            facts = _audio_facts(build / "audio" / f"{p.id}.json")
+            facts = read_audio_report(build / "audio" / f"{p.id}.json")
             frags = sync.fragments
-            scored = [f for f in frags if f.get("confidence") is not None]
-            lowest = sorted(scored, key=lambda f: (float(f["confidence"]), float(f["begin"])))[:LOWEST_SHOWN]
-            a, plan = facts["analysis"], facts["plan"]
+            scored = [(f, f.confidence) for f in frags if f.confidence is not None]
+            lowest = sorted(scored, key=lambda fc: (fc[1], fc[0].begin))[:LOWEST_SHOWN]
+            a, plan = facts.analysis, facts.plan
             out.append({
                 "id": p.id,
                 "title": p.title,
                 "duration": None,
-                "before": {"integrated": a.get("integrated"), "peak": a.get("peak_db")},
+                "before": {"integrated": a.integrated, "peak": a.peak_db},
                 "after": None,
-                "chapters": [{"title": c.get("title", ""), "begin": float(c["begin"])} for c in sync.chapters],
-                "lowest": [{"id": f["id"], "text": f.get("text", ""), "confidence": float(f["confidence"]),
-                            "begin": float(f["begin"])} for f in lowest],
+                "chapters": [{"title": c.title, "begin": c.begin} for c in sync.chapters],
+                "lowest": [{"id": f.id, "text": f.text, "confidence": conf, "begin": f.begin} for f, conf in lowest],
                 "sentences": len(frags),
-                "low": sum(1 for f in scored if float(f["confidence"]) < LOW_CONFIDENCE),
-                "recording": {"source": a.get("source", ""), "duration": a.get("duration"),
-                              "trim_start": plan.get("trim_start"), "trim_end": plan.get("trim_end"),
-                              "gain_db": plan.get("gain_db"), "limiter": plan.get("limiter")},
+                "low": sum(1 for _, conf in scored if conf < LOW_CONFIDENCE),
+                "recording": {"source": a.source, "duration": a.duration, "trim_start": plan.trim_start,
+                              "trim_end": plan.trim_end, "gain_db": plan.gain_db, "limiter": plan.limiter},
                 "timeline": f"{timelines.name}/{p.id}.png",
                 "mp3": str(site / "audio" / f"{p.id}.mp3"),
                 "deviations": len(sync.deviations),
                 "proof": _proof(build / "proof" / f"{p.id}.json"),
-                "cuts": _cuts(build / "cut" / f"{p.id}.json", plan.get("trim_start")) if cut else None,
+                "cuts": _cuts(build / "cut" / f"{p.id}.json", plan.trim_start) if cut else None,
             })
         for i, item in enumerate(out, 1):
             m = futures[item["id"]].result()
@@ -409,24 +407,20 @@ def _proof(path: Path) -> dict | None:
     """The proof stage's result for a part (its deviations with their ``accepted`` flags), or None when
     the part was not proofed (or its result cannot be read: the release gate reports that)."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = asdict(read_proof(path))
+    except InputError:
         return None
-    return data if isinstance(data, dict) and isinstance(data.get("deviations"), list) else None
+    if data["cuts"] is None:
+        del data["cuts"]
+    return data
 
 
-def _cuts(path: Path, trim_start) -> dict:
+def _cuts(path: Path, trim_start: float) -> dict:
     """The cut stage's list for a part: the cuts (with their place in the recording) and the retakes kept."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        cuts = [dict(c) for c in data["cuts"]]
-        kept = list(data.get("kept") or [])
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise InputError(Problem(display_path(path), 0, "E-REPORT-006", f"not a list of cuts: {e}")) from None
-    trim = float(trim_start or 0.0)
-    for c in cuts:
-        c["recording_begin"], c["recording_end"] = float(c["begin"]) + trim, float(c["end"]) + trim
-    return {"cuts": cuts, "kept": kept, "removed": float(data.get("removed") or 0.0),
+    listed = read_cuts(path)
+    cuts = [dict(asdict(c), recording_begin=c.begin + trim_start, recording_end=c.end + trim_start)
+            for c in listed.cuts]
+    return {"cuts": cuts, "kept": [asdict(k) for k in listed.kept], "removed": listed.removed,
             "list": display_path(path)}
 
 
@@ -437,16 +431,6 @@ def _fresh(out: Path, *inputs: Path) -> bool:
     except FileNotFoundError:
         return False
     return all(i.stat().st_mtime_ns <= t for i in inputs)
-
-
-def _audio_facts(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(Problem(display_path(path), 0, "E-REPORT-004", f"not valid JSON: {e}")) from None
-    if not isinstance(data.get("analysis"), dict) or not isinstance(data.get("plan"), dict):
-        raise InputError(Problem(display_path(path), 0, "E-REPORT-004", "has no 'analysis' or 'plan'"))
-    return data
 
 
 # ---------------------------------------------------------------------------- writing
@@ -762,8 +746,6 @@ def _proof_section(w, p: dict, report_dir: Path) -> None:
 def proof_table(parts: list[dict]) -> list[str]:
     """The terminal's proof lines: per part the deviations not accepted by kind, their total and how
     many were accepted; then all parts."""
-    from pipeline.stages.syncmap import DEVIATION_KINDS
-
     proofed = [p for p in parts if p.get("proof") is not None]
     if not proofed:
         return ["proof: not run"]

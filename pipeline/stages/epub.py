@@ -38,7 +38,8 @@ from lxml import etree
 from pipeline.system.fsutil import atomic_path
 from pipeline.model.problems import InputError, Problem, display_path
 from pipeline.model.sources import Block, Book, Part, Sentence, load_book
-from pipeline.stages.syncmap import SyncMap, audible_clips, mismatch, read_syncmap, timestamp
+from pipeline.model.contracts import SyncMap, audible_clips, mismatch, read_syncmap
+from pipeline.stages.syncmap import timestamp
 
 XHTML_NS = "http://www.w3.org/1999/xhtml"
 EPUB_NS = "http://www.idpf.org/2007/ops"
@@ -169,21 +170,21 @@ def _clips(part: Part, sync: SyncMap, length: float, shown: str, problems: list[
         return []
     clips = []
     for f, audible in zip(sync.fragments, audible_clips(sync)):
-        if float(f["end"]) - length > CLAMP_TOLERANCE:
+        if f.end - length > CLAMP_TOLERANCE:
             problems.append(Problem(shown, 0, "E-EPUB-003",
-                                    f"fragment {f['id']} ends at {float(f['end']):.3f} s, after the EPUB audio "
+                                    f"fragment {f.id} ends at {f.end:.3f} s, after the EPUB audio "
                                     f"({length:.3f} s): rebuild the audio"))
             return []
         if audible is None:          # not read: a text-only par, nothing to play or highlight
-            clips.append(Clip(f["id"], None, None))
+            clips.append(Clip(f.id, None, None))
             continue
         begin, end = round(audible[0], 3), round(audible[1], 3)
         if end > length:
             end = _floor_ms(length)
         if end <= begin:
-            problems.append(Problem(shown, 0, "E-EPUB-004", f"fragment {f['id']} has no duration ({begin}–{end})"))
+            problems.append(Problem(shown, 0, "E-EPUB-004", f"fragment {f.id} has no duration ({begin}–{end})"))
             return []
-        clips.append(Clip(f["id"], begin, end))
+        clips.append(Clip(f.id, begin, end))
     return clips
 
 

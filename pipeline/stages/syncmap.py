@@ -12,8 +12,6 @@ from pathlib import Path
 
 from pipeline.model.contracts import SyncMap, audible_clips, read_syncmap
 from pipeline.system.fsutil import atomic_write_text
-# re-exported until the last readers import them from pipeline.model.contracts (issue 13)
-from pipeline.model.contracts import DEVIATION_KINDS, DOUBT, mismatch, write_syncmap  # noqa: F401
 
 
 # ---------------------------------------------------------------------------- WebVTT and JSON chapters
