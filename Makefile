@@ -162,6 +162,9 @@ FEED_CODE := pipeline/stages/feed.py pipeline/stages/syncmap.py $(MODEL_CODE)
 EPUB_CODE := pipeline/stages/epub.py pipeline/stages/syncmap.py $(MODEL_CODE)
 BOOK_ID ?= book
 NARRATED ?=
+# the narrated parts longest recording first (build/parts.mk): the per-part targets of the release are
+# listed in this order, so Make starts the long parts' work first and the last to finish are short
+SCHEDULE ?=
 
 $(SITE)/cover.png: build/cover.png
 	mkdir -p $(@D) && cp $< $@.tmp && mv $@.tmp $@
@@ -187,11 +190,11 @@ $(SITE)/$(BOOK_ID).epub: $(TEXT_FILES) $(NARRATED:%=build/sync/%.json) $(NARRATE
 
 # ---------------------------------------------------------------------------- release
 
-AUDIO_OUT := $(NARRATED:%=$(SITE)/audio/%.mp3) $(NARRATED:%=build/epub-audio/%.mp3)
-TIMELINE_OUT := $(NARRATED:%=$(SITE)/transcripts/%.vtt) $(NARRATED:%=$(SITE)/chapters/%.json)
+AUDIO_OUT := $(SCHEDULE:%=$(SITE)/audio/%.mp3) $(SCHEDULE:%=build/epub-audio/%.mp3)
+TIMELINE_OUT := $(SCHEDULE:%=$(SITE)/transcripts/%.vtt) $(SCHEDULE:%=$(SITE)/chapters/%.json)
 SITE_OUT := $(AUDIO_OUT) $(TIMELINE_OUT) $(SITE)/podcast.xml $(SITE)/$(BOOK_ID).epub $(WEB_OUT)
 CHECK_CODE := pipeline/checks/gate.py pipeline/checks/epub.py pipeline/checks/feed.py pipeline/system/cdp.py pipeline/system/locate.py pipeline/report/report.py pipeline/stages/proof.py $(FEED_CODE) $(EPUB_CODE)
-PROOF_OUT := $(NARRATED:%=build/proof/%.txt) $(NARRATED:%=build/proof/%.json)
+PROOF_OUT := $(SCHEDULE:%=build/proof/%.txt) $(SCHEDULE:%=build/proof/%.json)
 
 ## site: build every edition into build/site (staged, not yet checked or published)
 .PHONY: site
@@ -207,7 +210,7 @@ build/report/axe.json: $(WEB_OUT) pipeline/checks/gate.py pipeline/system/cdp.py
 build/report/epubcheck.json: $(SITE)/$(BOOK_ID).epub pipeline/checks/epub.py pipeline/stages/epub.py pipeline/system/locate.py | build/report
 	$(PIPELINE) check-epub $< --result $@ --report build/report/epub
 
-build/report/checked: $(SITE_OUT) $(NARRATED:%=build/loudness/%.json) $(NARRATED:%=build/waveform/%.npy) \
+build/report/checked: $(SITE_OUT) $(SCHEDULE:%=build/loudness/%.json) $(SCHEDULE:%=build/waveform/%.npy) \
 		$(PROOF_OUT) build/report/axe.json $(if $(CUT_RETAKES),$(NARRATED:%=build/cut/%.json)) \
 		build/report/epubcheck.json $(CHECK_CODE) | $(NODE_OK) build/report
 	$(PIPELINE) check $(SITE) --texts texts --build build --report build/report -o $@ \

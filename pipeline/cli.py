@@ -52,6 +52,8 @@ def cmd_parts_mk(args: argparse.Namespace) -> int:
     lines.append(f"LANGUAGE := {book.language}")
     lines.append("PARTS := " + " ".join(p.id for p in book.parts))
     lines.append("NARRATED := " + " ".join(p.id for p in narrated))
+    # the order Make builds the parts in (the release lists its per-part targets in it)
+    lines.append("SCHEDULE := " + " ".join(p.id for p in longest_first(narrated)))
     # [audio] cut_retakes: the cut stage removes false starts between the aligner and every edition
     lines.append(f"CUT_RETAKES := {'1' if book.audio.cut_retakes else ''}")
     for p in book.parts:
@@ -73,6 +75,25 @@ def cmd_parts_mk(args: argparse.Namespace) -> int:
         if not language.exists() or language.read_text(encoding="utf-8") != book.language + "\n":
             _write_stamp(language, book.language + "\n")
     return EXIT_OK
+
+
+def longest_first(parts: list) -> list:
+    """The narrated parts in the order to build them: the longest recording first. Make starts the
+    parts' jobs in the order their targets are listed, and each part's aligner uses one core, so with
+    the long parts first the last to finish are short ones and both cores stay busy to the end (longest
+    processing time first). Reading order breaks ties; a recording whose length cannot be read (the
+    master stage reports it) counts as 0."""
+    # imported here: only parts-mk needs it, and every stage starts through this module
+    from mutagen import File, MutagenError
+
+    def seconds(p) -> float:
+        try:
+            info = getattr(File(p.recording), "info", None)
+            return float(getattr(info, "length", 0.0) or 0.0)
+        except (OSError, MutagenError):
+            return 0.0
+
+    return sorted(parts, key=lambda p: -seconds(p))
 
 
 def _rel(p: Path | None) -> str:
