@@ -9,6 +9,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,7 +95,8 @@ def test_other_contracts_round_trip(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("folder, read", [("sync", C.read_syncmap), ("audio", C.read_audio_report),
-                                          ("loudness", C.read_loudness), ("proof", C.read_proof)])
+                                          ("loudness", C.read_loudness), ("proof", C.read_proof),
+                                          ("site/chapters", C.read_podcast_chapters)])
 def test_files_the_build_wrote_read_back_to_the_same_bytes(folder: str, read) -> None:
     """What `make site` wrote, read through its type and written again, is byte-identical."""
     paths = sorted((BUILD / folder).glob("*.json"))
@@ -204,3 +206,33 @@ def test_other_contracts_problems(tmp_path: Path) -> None:
     with pytest.raises(InputError) as e:
         C.read_proof(write(tmp_path, {"part": "x", "deviations": "none"}))
     assert problems(e)[0] == "E-PROOF-002 bad.json proof: 'deviations' is missing or not a list"
+
+
+def test_envelope_and_podcast_chapters(tmp_path: Path) -> None:
+    env = np.array([[-3, 4], [-100, 90], [0, 0]], np.int16)
+    C.write_envelope(tmp_path / "w.npy", env)
+    back = C.read_envelope(tmp_path / "w.npy")
+    assert back.dtype == np.int16 and (back == env).all()
+    for bad in (np.zeros((3, 3), np.int16), np.zeros((3, 2), np.float32)):
+        np.save(tmp_path / "bad.npy", bad)
+        with pytest.raises(InputError) as e:
+            C.read_envelope(tmp_path / "bad.npy")
+        assert problems(e) == ["E-REPORT-002 bad.npy not a waveform envelope (int16, frames x 2)"]
+    (tmp_path / "text.npy").write_text("no")
+    with pytest.raises(InputError) as e:
+        C.read_envelope(tmp_path / "text.npy")
+    assert problems(e)[0].startswith("E-REPORT-002 text.npy not a waveform envelope: ")
+    chapters = C.PodcastChapters(chapters=(C.PodcastChapter(0.0, 12.3456, "One & two"),
+                                           C.PodcastChapter(12.3456, 30.0, "Three")), title="A Tale")
+    (tmp_path / "c.json").write_text(chapters.to_json(), encoding="utf-8")
+    assert json.loads(chapters.to_json()) == {"version": "1.2.0", "title": "A Tale", "chapters": [
+        {"startTime": 0.0, "endTime": 12.346, "title": "One & two"},
+        {"startTime": 12.346, "endTime": 30.0, "title": "Three"}]}
+    assert C.read_podcast_chapters(tmp_path / "c.json").chapters[1].start_time == 12.346
+    (tmp_path / "c.json").write_text('{"version": "1.2.0", "chapters": [{"startTime": 1}, {"title": "x"}]}')
+    assert C.read_podcast_chapters(write(tmp_path, {"chapters": [{"startTime": 1}]})).chapters == (
+        C.PodcastChapter(1.0, None, ""),)       # endTime and titles are optional in the format
+    with pytest.raises(InputError) as e:
+        C.read_podcast_chapters(tmp_path / "c.json")
+    assert problems(e) == ["E-FEED-003 c.json chapters file is not Podcasting 2.0 JSON chapters: "
+                           "chapter 1 has no 'startTime'"]

@@ -11,6 +11,8 @@ build/cut/ID.json           :class:`CutList`             cut                   c
 build/audio/ID.json         :class:`AudioReport`         master (audio.py)     align, proof, report
 build/loudness/ID.json      :class:`LoudnessRecord`      master, cut           cut (reuse), check, report
 build/proof/ID.json         :class:`Proof`               proof                 check (proof gate), report
+build/waveform/ID.npy       envelope (int16 array)       align, cut            cut, report (timeline)
+chapters/ID.json (site)     :class:`PodcastChapters`     chapters              feed (Podlove chapters)
 ==========================  ===========================  ====================  ===================================
 
 The JSON on disk is part of the command-line contract (the sync map) or of the build's history: each
@@ -25,8 +27,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Literal, Protocol
 
+import numpy as np
+import numpy.typing as npt
+
 from pipeline.model.problems import InputError, Problem, display_path
-from pipeline.system.fsutil import atomic_write_text
+from pipeline.system.fsutil import atomic_path, atomic_write_text
 
 # ---------------------------------------------------------------------------- reading JSON, coded
 
@@ -52,12 +57,12 @@ class _Fields:
     """Typed values out of the JSON objects of one file, collecting a coded problem for each one that is
     missing or of the wrong type (a placeholder is returned, and :meth:`done` raises them all)."""
 
-    def __init__(self, path: Path, code: str) -> None:
-        self.shown, self.code = display_path(path), code
+    def __init__(self, path: Path, code: str, prefix: str = "") -> None:
+        self.shown, self.code, self.prefix = display_path(path), code, prefix
         self.problems: list[Problem] = []
 
     def problem(self, message: str, code: str | None = None) -> None:
-        self.problems.append(Problem(self.shown, 0, code or self.code, message))
+        self.problems.append(Problem(self.shown, 0, code or self.code, self.prefix + message))
 
     def done(self) -> None:
         if self.problems:
@@ -680,6 +685,81 @@ def read_proof(path: Path) -> Proof:
     return proof
 
 
+# ---------------------------------------------------------------------------- the waveform envelope
+
+ENVELOPE_HOP = 0.010     # seconds per row of the envelope
+
+
+def write_envelope(path: Path, envelope: npt.NDArray[np.int16]) -> None:
+    """``build/waveform/ID.npy``: the narration's min and max sample per 10 ms (int16, frames x 2), from the
+    aligner's decode (or the cut stage's, without the cut rows), for the report's timeline picture."""
+    with atomic_path(path, suffix=".npy") as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, np.asarray(envelope, dtype=np.int16).reshape(-1, 2))
+
+
+def read_envelope(path: Path) -> npt.NDArray[np.int16]:
+    """The envelope: ``E-REPORT-002`` when it is missing or is not one (an int16 array of frames x 2;
+    empty when the audio had none)."""
+    shown = display_path(path)
+    try:
+        env = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise InputError(Problem(shown, 0, "E-REPORT-002", f"not a waveform envelope: {e}")) from None
+    if not isinstance(env, np.ndarray) or env.ndim != 2 or env.shape[1] != 2 or env.dtype != np.int16:
+        raise InputError(Problem(shown, 0, "E-REPORT-002", "not a waveform envelope (int16, frames x 2)"))
+    return env
+
+
+# ---------------------------------------------------------------------------- the podcast chapters
+
+CHAPTERS_VERSION = "1.2.0"
+
+
+@dataclass(frozen=True)
+class PodcastChapter:
+    start_time: float           # seconds in the episode's audio
+    end_time: float | None      # optional in the format (always written by the chapters stage)
+    title: str
+
+
+@dataclass(frozen=True)
+class PodcastChapters:
+    """``chapters/ID.json`` in the site: Podcasting 2.0 JSON chapters (version 1.2), written from the sync
+    map by the ``chapters`` stage and read by the feed for its inline Podlove chapters. Times to the
+    millisecond; ``title`` (the episode's) left out when empty."""
+    chapters: tuple[PodcastChapter, ...]
+    title: str = ""
+
+    def to_json(self) -> str:
+        chapters: list[dict[str, object]] = []
+        for c in self.chapters:
+            chapters.append({"startTime": round(c.start_time, 3), "title": c.title})
+            if c.end_time is not None:
+                chapters[-1]["endTime"] = round(c.end_time, 3)
+        data: dict[str, object] = {"version": CHAPTERS_VERSION, "chapters": chapters}
+        if self.title:
+            data["title"] = self.title
+        return _dumps(data)
+
+
+def read_podcast_chapters(path: Path) -> PodcastChapters:
+    """The JSON chapters: ``E-FEED-003`` when they are missing or are not Podcasting 2.0 JSON chapters."""
+    shown = display_path(path)
+    what = "chapters file is not Podcasting 2.0 JSON chapters"
+    data = _load(path, Problem(shown, 0, "E-FEED-003", f"{what}: not found (run the chapters stage)"),
+                 "E-FEED-003", "chapters file")
+    r = _Fields(path, "E-FEED-003", prefix=f"{what}: ")
+    top = r.obj(data, "the file")
+    chapters = tuple(PodcastChapter(start_time=r.num(c, "startTime", f"chapter {i}"),
+                                    end_time=r.opt_num(c, "endTime", f"chapter {i}"),
+                                    title=r.text(c, "title", f"chapter {i}", default=""))
+                     for i, c in enumerate(r.items(top, "chapters", "the file")))
+    result = PodcastChapters(chapters=chapters, title=r.text(top, "title", "the file", default=""))
+    r.done()
+    return result
+
+
 __all__ = [
     "DEVIATION_KINDS", "DOUBT", "CONTIGUOUS", "Fragment", "Chapter", "Deviation", "SyncMap", "write_syncmap",
     "read_syncmap", "audible_clips", "mismatch",
@@ -688,4 +768,6 @@ __all__ = [
     "Analysis", "RenderPlan", "AudioReport", "write_audio_report", "read_audio_report",
     "METER", "LoudnessRecord", "write_loudness", "read_loudness",
     "ProofDeviation", "ProofCut", "Proof", "read_proof",
+    "ENVELOPE_HOP", "write_envelope", "read_envelope",
+    "CHAPTERS_VERSION", "PodcastChapter", "PodcastChapters", "read_podcast_chapters",
 ]

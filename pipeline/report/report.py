@@ -31,8 +31,8 @@ import numpy as np
 from pipeline.system.ffmpeg import BASE_ARGS, ffmpeg_exe, stream_error
 from pipeline.system.fsutil import atomic_path, atomic_write_text
 from pipeline.model.problems import InputError, Problem, display_path
-from pipeline.model.contracts import (DEVIATION_KINDS, DOUBT, SyncMap, read_audio_report, read_cuts, read_loudness,
-                                      read_proof, read_syncmap)
+from pipeline.model.contracts import (DEVIATION_KINDS, DOUBT, ENVELOPE_HOP, SyncMap, read_audio_report, read_cuts,
+                                      read_envelope, read_loudness, read_proof, read_syncmap)
 
 LOW_CONFIDENCE = DOUBT    # fragments below this are shaded on the timeline and flagged in the report
 LOWEST_SHOWN = 5
@@ -110,18 +110,14 @@ def _font(size: int):
         return ImageFont.load_default()
 
 
-ENVELOPE_HOP = 0.010     # seconds per row of the aligner's envelope (align --waveform)
 
 
 def envelope_columns(envelope: Path, duration: float, total: int) -> tuple[np.ndarray, np.ndarray]:
     """Min and max sample (-1..1) per pixel column from the aligner's envelope (.npy, int16 min/max per
     10 ms): no second decode of the master."""
-    try:
-        env = np.load(envelope, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise InputError(Problem(display_path(envelope), 0, "E-REPORT-002", f"not a waveform envelope: {e}")) from None
-    if env.ndim != 2 or env.shape[1] != 2 or not len(env):
-        raise InputError(Problem(display_path(envelope), 0, "E-REPORT-002", "not a waveform envelope (frames x 2)"))
+    env = read_envelope(envelope)
+    if not len(env):
+        raise InputError(Problem(display_path(envelope), 0, "E-REPORT-002", "an empty waveform envelope"))
     # each column takes the envelope rows that begin inside it, or the one row it lies in when columns
     # are narrower than 10 ms (reduceat gives that row when the next start is not beyond it)
     first = np.minimum((np.arange(total) * (duration / total) / ENVELOPE_HOP).astype(np.int64), len(env) - 1)

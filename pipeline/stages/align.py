@@ -33,7 +33,7 @@ import numpy as np
 from scipy.fft import rfft
 
 from pipeline.model import contracts
-from pipeline.model.contracts import SyncMap, read_audio_report, write_syncmap
+from pipeline.model.contracts import SyncMap, read_audio_report, write_envelope, write_syncmap
 from pipeline.model.problems import InputError, Problem, display_path
 from pipeline.model.sources import load_part
 from pipeline.stages.deviations import (HELD_GAP_S, LAST_TAKE, MAX_WINDOW, MIN_HELD_S, REDECODE_MARGIN,
@@ -41,7 +41,6 @@ from pipeline.stages.deviations import (HELD_GAP_S, LAST_TAKE, MAX_WINDOW, MIN_H
                                         held_stretches, redecode, skipped_fragments, speech_islands)
 from pipeline.stages.normalise import UnknownLanguage, espeak_voice, speakable
 from pipeline.system.ffmpeg import BASE_ARGS, ffmpeg_exe, probe
-from pipeline.system.fsutil import atomic_path
 
 SR = 16000
 HOP = 0.010
@@ -786,9 +785,7 @@ def align(audio: Path, text: Path, labels: Path | None = None, labels_offset: fl
                                  f"no reference voice for language {language!r}: {e}")) from None
     narr = narration_features(audio)
     if waveform is not None:
-        with atomic_path(waveform, suffix=".npy") as tmp:
-            with open(tmp, "wb") as f:
-                np.save(f, narr.envelope if narr.envelope is not None else np.zeros((0, 2), np.int16))
+        write_envelope(waveform, narr.envelope if narr.envelope is not None else np.zeros((0, 2), np.int16))
     voiced, duration = narr.voiced, narr.duration
     ref = synthesise(fragments, language=language)
     fixed = read_labels(labels, fragments) if labels else {}

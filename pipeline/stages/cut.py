@@ -53,9 +53,9 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.model.contracts import (AlsoRemoved, CutAudio, CutList, CutRetake, CutSpan, Deviation, KeptRetake,
-                                      SyncMap, cut_time, read_cuts, read_loudness, read_syncmap, write_cuts,
-                                      write_syncmap)
-from pipeline.model.problems import InputError, Problem, display_path
+                                      SyncMap, cut_time, read_cuts, read_envelope, read_loudness, read_syncmap,
+                                      write_cuts, write_envelope, write_syncmap)
+from pipeline.model.problems import InputError, display_path
 from pipeline.model.sources import load_book
 from pipeline.stages.audio import (epub_encoder, flac_encoder, link_or_copy, payload_sha256, podcast_encoder,
                                    write_measurement)
@@ -410,13 +410,7 @@ def cmd_cut(args: argparse.Namespace) -> int:
     cuts, kept = plan_cuts(sync, pauses, accepted)
     ranges = sample_ranges(cuts, rate)
     cut_sync, also = shift_sync(sync, cuts, args.output.name)
-    env = None
-    if args.waveform is not None:
-        try:
-            env = np.load(args.waveform, allow_pickle=False)
-        except (OSError, ValueError) as e:
-            raise InputError(Problem(display_path(args.waveform), 0, "E-REPORT-002",
-                                     f"not a waveform envelope: {e}")) from None
+    env = read_envelope(args.waveform) if args.waveform is not None else None
 
     separate_epub = bool(settings.epub_bitrate)
     key = hashlib.sha256(json.dumps({
@@ -469,9 +463,7 @@ def cmd_cut(args: argparse.Namespace) -> int:
     write_cuts(args.cuts, listed)
     if env is not None:
         # last, so the report finds it no older than the cut master
-        with atomic_path(args.waveform_out, suffix=".npy") as tmp:
-            with open(tmp, "wb") as f:
-                np.save(f, cut_envelope(env, cuts))
+        write_envelope(args.waveform_out, cut_envelope(env, cuts))
     reasons = "; ".join(f"{k.fragment}: {k.reason}" for k in kept)
     print(f"cut: {sync.part}: {sum(len(c.retakes) for c in cuts)} retake(s) cut, {removed:.2f} s removed"
           + (f"; {len(kept)} kept ({reasons})" if kept else "")

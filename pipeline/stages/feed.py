@@ -18,11 +18,11 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import html
-import json
 import re
 import uuid
 from pathlib import Path
 
+from pipeline.model.contracts import read_podcast_chapters
 from pipeline.system.fsutil import atomic_write_bytes
 from pipeline.model.problems import InputError, Problem, display_path
 from pipeline.stages.syncmap import timestamp
@@ -343,13 +343,7 @@ def _extensions():
 
 
 def _read_chapters(path: Path) -> list[tuple[float, str]]:
-    shown = display_path(path)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return [(float(c["startTime"]), str(c.get("title", ""))) for c in data["chapters"]]
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise InputError(Problem(shown, 0, "E-FEED-003",
-                                 f"chapters file is not Podcasting 2.0 JSON chapters: {e}")) from None
+    return [(c.start_time, c.title) for c in read_podcast_chapters(path).chapters]
 
 
 # ---------------------------------------------------------------------------- the feed

@@ -7,10 +7,9 @@ stages: :mod:`pipeline.model.contracts` defines, writes and reads it.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from pipeline.model.contracts import SyncMap, audible_clips, read_syncmap
+from pipeline.model.contracts import PodcastChapter, PodcastChapters, SyncMap, audible_clips, read_syncmap
 from pipeline.system.fsutil import atomic_write_text
 
 
@@ -46,12 +45,8 @@ def to_webvtt(sync: SyncMap, title: str = "") -> str:
 
 def to_json_chapters(sync: SyncMap, title: str = "") -> str:
     """Podcasting 2.0 JSON chapters, version 1.2."""
-    chapters = [{"startTime": round(c.begin, 3), "endTime": round(c.end, 3), "title": c.title}
-                for c in sync.chapters]
-    data: dict[str, object] = {"version": "1.2.0", "chapters": chapters}
-    if title:
-        data["title"] = title
-    return json.dumps(data, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
+    return PodcastChapters(chapters=tuple(PodcastChapter(start_time=c.begin, end_time=c.end, title=c.title)
+                                          for c in sync.chapters), title=title).to_json()
 
 
 def cmd_transcript(args: argparse.Namespace) -> int:
