@@ -16,7 +16,7 @@ PYTEST_ARGS ?=
 
 TEXT_FILES := $(sort $(wildcard texts/*.md)) texts/book.toml
 RECORDING_FILES := $(sort $(filter-out %.labels.txt,$(wildcard recordings/*)))
-MODEL_CODE := pipeline/__init__.py pipeline/cli.py pipeline/model/sources.py pipeline/model/sentences.py \
+MODEL_CODE := pipeline/__init__.py pipeline/cli.py pipeline/model/sources.py pipeline/model/config.py pipeline/model/sentences.py \
               pipeline/model/problems.py pipeline/system/fsutil.py
 
 .DEFAULT_GOAL := help

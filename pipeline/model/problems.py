@@ -14,16 +14,18 @@ class Problem:
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
-        return f"{self.code} {where} {self.message}"
+        return " ".join(part for part in (self.code, where, self.message) if part)
 
 
 class InputError(Exception):
-    """Bad input from the user: carries every problem found, reported one per line, exit code 1."""
+    """Bad input from the user: carries every problem found, reported one per line, exit code 1.
+
+    A plain string is a problem whose code and place are written in its text."""
 
     def __init__(self, problems: list[Problem] | Problem | str):
-        if isinstance(problems, (Problem, str)):
-            problems = [problems]
-        self.problems = list(problems)
+        if isinstance(problems, str):
+            problems = Problem("", 0, "", problems)
+        self.problems: list[Problem] = [problems] if isinstance(problems, Problem) else list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
