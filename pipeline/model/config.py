@@ -23,7 +23,7 @@ import datetime as dt
 import difflib
 import re
 import tomllib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_type_hints
@@ -153,11 +153,6 @@ def _recording_name(value: object) -> str:
     return value
 
 
-def _plain(check: Callable[..., str]) -> BeforeValidator:
-    """A check that does its own type test (so that its code, not E-FM-004, reports a wrong type)."""
-    return BeforeValidator(check)
-
-
 # ---------------------------------------------------------------------------- strict field types
 
 Text = StrictStr
@@ -237,13 +232,14 @@ class FrontMatter(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    id: Annotated[str, _plain(_part_id)]
+    # id and recording do their own type test, so that a wrong type gets their E-ID code, not E-FM-004
+    id: Annotated[str, BeforeValidator(_part_id)]
     title: NonEmptyText
     order: Annotated[StrictInt, _at_least(0, "a whole number ≥ 0"), AfterValidator(_order_matches_file)]
     published: Date
     subtitle: Text = ""
     print_page: Annotated[StrictInt, _at_least(1, "a page number ≥ 1")] | None = None
-    recording: Annotated[str, _plain(_recording_name)] | None = None
+    recording: Annotated[str, BeforeValidator(_recording_name)] | None = None
     narrated: StrictBool = True
 
 
@@ -296,8 +292,8 @@ def _problem(e: ErrorDetails, schema: type, file: str, lines: Mapping[KeyPath, i
         parent = path[:-1]
         line = _line(lines, parent) if parent else codes.missing_line
         what = f"table [{name}]" if _is_table(_field_type(schema, path)) else f"field '{name}'"
-        return Problem(file, line, codes.missing, f"{codes.where}is missing required {what}"
-                       if codes.where else f"missing required {what}")
+        message = f"{codes.where}is missing required {what}" if codes.where else f"missing required {what}"
+        return Problem(file, line, codes.missing, message)
     line = _line(lines, path) or codes.missing_line
     if kind in _UNKNOWN:
         known = list(_fields(_field_type(schema, path[:-1])))
