@@ -193,7 +193,7 @@ $(SITE)/$(BOOK_ID).epub: $(TEXT_FILES) $(NARRATED:%=build/sync/%.json) $(NARRATE
 AUDIO_OUT := $(SCHEDULE:%=$(SITE)/audio/%.mp3) $(SCHEDULE:%=build/epub-audio/%.mp3)
 TIMELINE_OUT := $(SCHEDULE:%=$(SITE)/transcripts/%.vtt) $(SCHEDULE:%=$(SITE)/chapters/%.json)
 SITE_OUT := $(AUDIO_OUT) $(TIMELINE_OUT) $(SITE)/podcast.xml $(SITE)/$(BOOK_ID).epub $(WEB_OUT)
-CHECK_CODE := pipeline/checks/gate.py pipeline/checks/epub.py pipeline/checks/feed.py pipeline/system/cdp.py pipeline/system/locate.py pipeline/report/report.py pipeline/stages/proof.py $(FEED_CODE) $(EPUB_CODE)
+CHECK_CODE := pipeline/checks/gate.py pipeline/checks/epub.py pipeline/checks/feed.py pipeline/system/cdp.py pipeline/system/locate.py $(wildcard pipeline/report/*.py pipeline/templates/report-*.html) pipeline/stages/proof.py $(FEED_CODE) $(EPUB_CODE)
 PROOF_OUT := $(SCHEDULE:%=build/proof/%.txt) $(SCHEDULE:%=build/proof/%.json)
 
 ## site: build every edition into build/site (staged, not yet checked or published)

@@ -453,15 +453,15 @@ def test_proof_labels_map_back_to_the_recording(cut_part, tmp_path) -> None:
     assert read_accepts(accept, {f[0] for f in FRAGMENTS}) == {("retake", "tale-s0003")}
 
 
-def test_report_lists_the_cuts(cut_part) -> None:
-    from pipeline.report.report import _cuts, _cuts_section, cuts_line
+def test_report_lists_the_cuts(cut_part, tmp_path) -> None:
+    from pipeline.report.facts import PartFacts, part_cuts
+    from pipeline.report.page import render_page
+    from pipeline.report.terminal import cuts_line
 
     root, *_ = cut_part
-    cuts = _cuts(root / "build" / "cut" / "tale.json", 1.3)
-    part = {"id": "tale", "title": "A Tale", "cuts": cuts}
-    html: list[str] = []
-    _cuts_section(html.append, part)
-    page = "\n".join(html)
+    cuts = part_cuts(root / "build" / "cut" / "tale.json", 1.3)
+    part = PartFacts(id="tale", title="A Tale", cuts=cuts)
+    page = render_page(tmp_path, "Release report", "en", [part], [], -16.0, -1.0)
     assert "Retakes cut from A Tale" in page and "1 cut, 1.80 s removed" in page
     assert "<td class=\"num\">0:05.4</td><td class=\"num\">1.80</td><th scope=\"row\">tale-s0003</th>" in page
     assert FRAGMENTS[2][3] in page and "0:06.7–0:08.5" in page          # in the recording: + the head trim

@@ -21,7 +21,7 @@ if str(ROOT) not in sys.path:
 
 from pipeline import cli  # noqa: E402
 from pipeline.stages import proof  # noqa: E402
-from pipeline.report import report  # noqa: E402
+from pipeline.report import facts, report, timeline  # noqa: E402
 from pipeline.model.problems import InputError  # noqa: E402
 from pipeline.model.sources import AudioSettings, ProofSettings  # noqa: E402
 from pipeline.model.contracts import (Analysis, AudioReport, Chapter, Deviation, Fragment, RenderPlan,  # noqa: E402
@@ -212,7 +212,7 @@ def test_release_check_exits_3_on_a_strict_deviation(build: Path, monkeypatch, c
     strict = [book(strict=True)]
     monkeypatch.setattr(pipeline.model.sources, "load_book", lambda *a, **k: strict[0])
     monkeypatch.setattr(pipeline.checks.gate, "run_checks", lambda *a, **k: [])
-    monkeypatch.setattr(report, "collect_parts", lambda *a, **k: [])
+    monkeypatch.setattr(facts, "collect_parts", lambda *a, **k: [])
     args = ["check", "site", "--texts", "texts", "--build", str(build), "--report", str(build / "report"),
             "-o", str(build / "report" / "checked")]
     assert cli.main(args) == 3
@@ -274,7 +274,7 @@ def test_report_proof_section(build: Path) -> None:
     assert run_proof(build, accept) == 0
 
     b = book(strict=False)
-    parts = report.collect_parts(b, site, build)
+    parts = facts.collect_parts(b, facts.ReportInputs.under(build, site))
     table = report.write_report(build / "report", b, parts, [])
     page = (build / "report" / "index.html").read_text(encoding="utf-8")
     parsed = _Page()
@@ -300,14 +300,14 @@ def test_report_proof_section(build: Path) -> None:
     assert lines[i + 2].split() == ["all", "parts", "1", "0", "1", "0", "2", "1"]
     # the deviations drawn on the timeline in their own colour
     img = Image.open(build / "report" / "timelines" / "tiny.png").convert("RGB")
-    x = round(report.MARGIN + 4.6 / (DURATION / (1600 - 2 * report.MARGIN)))
-    y = 260 - report.AXIS_STRIP - 2 - 2
-    assert img.getpixel((x, y)) == report.DEVIATION
+    x = round(timeline.MARGIN + 4.6 / (DURATION / (1600 - 2 * timeline.MARGIN)))
+    y = 260 - timeline.AXIS_STRIP - 2 - 2
+    assert img.getpixel((x, y)) == timeline.DEVIATION
 
 
 def test_report_without_proof_says_so(build: Path) -> None:
     b = book(strict=False)
-    table = report.write_report(build / "report", b, [{"id": "tiny", "title": "Tiny", "proof": None}], [])
+    table = report.write_report(build / "report", b, [facts.PartFacts(id="tiny", title="Tiny")], [])
     assert "Not proofed" in (build / "report" / "index.html").read_text(encoding="utf-8")
     assert "proof: not run" in table
 

@@ -281,13 +281,15 @@ def cmd_check_web(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from pipeline.model.sources import load_book
 
-    from pipeline.report.report import collect_parts, write_report
+    from pipeline.report.facts import ReportInputs, collect_parts
+    from pipeline.report.report import write_report
 
     book = load_book(args.texts)
     t = time.perf_counter()
     # the report's facts and timeline pictures are gathered beside the checks
+    inputs = ReportInputs.under(args.build, args.site, report_dir=args.report, cut_retakes=book.audio.cut_retakes)
     with cf.ThreadPoolExecutor(max_workers=1) as pool:
-        parts_future = pool.submit(collect_parts, book, args.site, args.build)
+        parts_future = pool.submit(collect_parts, book, inputs)
         results = run_checks(args.site, args.texts, book, args.previous, args.report, args.build / "loudness",
                              args.web_result, args.epubcheck_result)
         parts = parts_future.result()
