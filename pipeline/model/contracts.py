@@ -259,7 +259,8 @@ def read_syncmap(path: Path) -> SyncMap:
     ids = {f.id for f in fragments}
     deviations = []
     for i, d in enumerate(raw_deviations):
-        if d.get("kind") not in DEVIATION_KINDS or d.get("fragment") not in ids \
+        fragment = d.get("fragment")
+        if d.get("kind") not in DEVIATION_KINDS or not isinstance(fragment, str) or fragment not in ids \
                 or not all(_is_num(d.get(k)) for k in ("begin", "end")):
             r.problem(f"deviation {i} is not a known kind naming a fragment of this map with a begin and an end",
                       "E-SYNC-005")
