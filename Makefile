@@ -15,9 +15,8 @@ PIPELINE := $(PY) -m pipeline
 PYTEST_ARGS ?=
 
 TEXT_FILES := $(sort $(wildcard texts/*.md)) texts/book.toml
-RECORDING_FILES := $(sort $(filter-out %.labels.txt,$(wildcard recordings/*)))
-MODEL_CODE := pipeline/__init__.py pipeline/cli.py pipeline/model/sources.py pipeline/model/config.py pipeline/model/sentences.py \
-              pipeline/model/problems.py pipeline/system/fsutil.py
+# every input file: the set is part of the graph (build/inputs.txt), so that a deleted file is seen
+INPUT_FILES := $(sort $(wildcard texts/* recordings/*))
 
 .DEFAULT_GOAL := help
 
@@ -48,26 +47,59 @@ venv: $(VENV_OK)
 build build/report output:
 	mkdir -p $@
 
+# A list stamp: the words of $(1), one a line, written to the target only when they change. A deleted file
+# makes nothing newer, but it changes such a list: rules that depend on the list see it.
+define list-stamp
+@mkdir -p $(@D) && printf '%s\n' $(1) > $@.tmp && if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
+endef
+
+# Remove every file under the folders $(1) that is not one of the words of $(2) (the expected outputs).
+define prune
+LC_ALL=C comm -23 <(find $(1) -type f 2>/dev/null | sort) <(printf '%s\n' $(2) | sort) | xargs -r rm -fv --
+endef
+
+.PHONY: FORCE
+FORCE:
+
+# ---------------------------------------------------------------------------- the code each stage runs
+
+# Derived from the source, never kept by hand: build/code.mk sets CODE_stage for every stage (the modules
+# its command imports, transitively, and the templates and static files they read). `$(call code,STAGE)`
+# reads it (empty before build/code.mk first exists: make then makes it and starts again).
+CODE_FILES := $(shell find pipeline -type f ! -path '*/__pycache__/*' ! -name '*.pyc' | LC_ALL=C sort)
+code = $(if $(filter file,$(origin CODE_$(1))),$(CODE_$(1)))
+build/code-files.txt: FORCE
+	$(call list-stamp,$(CODE_FILES))
+build/code.mk: $(CODE_FILES) build/code-files.txt | $(VENV_OK) build
+	$(PIPELINE) code-deps -o $@
+
 # ---------------------------------------------------------------------------- the parts
 
-# The generated list of parts and their recordings (PARTS, NARRATED, TEXT_id, REC_id, LABELS_id), and
-# build/order.txt, the reading order, rewritten only when it changes (track numbers depend on it), and
-# build/language.txt, the book's language, likewise (the aligner's reference voice depends on it).
-# (A label file that appears beside a recording is picked up: its part gains LABELS_id.)
-build/parts.mk: $(TEXT_FILES) $(RECORDING_FILES) $(wildcard recordings/*.labels.txt) $(MODEL_CODE) | $(VENV_OK) build
-	$(PIPELINE) parts-mk texts --recordings recordings --order build/order.txt -o $@
-build/order.txt build/language.txt: build/parts.mk
+# The set of input files, rewritten only when a file appears or disappears.
+build/inputs.txt: FORCE
+	$(call list-stamp,$(INPUT_FILES))
+
+# The generated list of parts and their recordings (PARTS, NARRATED, TEXT_id, REC_id, LABELS_id), made
+# only from valid sources: every problem in texts/ and recordings/ (a narrated part with no recording
+# E-REC-001, a recording with no part E-REC-002, ...) stops the build here, with its code. Beside it the
+# stamps, each rewritten only when what it holds changes, for the rules that read just that:
+#   build/order.txt       the reading order (track numbers; the editions' contents and which parts exist)
+#   build/language.txt    the book's language (the aligner's reference voice and reading of numbers)
+#   build/audio.json      book.toml's [audio] table (the master and cut stages read nothing else of it)
+#   build/parts/ID.recording, build/parts/ID.labels   which recording and label file a part has
+build/parts.mk: $(wildcard texts/*) build/inputs.txt $(call code,parts-mk) | $(VENV_OK) build
+	$(PIPELINE) parts-mk texts --recordings recordings --stamps build -o $@
+build/order.txt build/language.txt build/audio.json: build/parts.mk
+	@:
+build/parts/%.recording build/parts/%.labels: build/parts.mk
 	@:
 
 NEEDS_PARTS := $(if $(MAKECMDGOALS),$(filter-out help clean distclean venv preview demo-recordings,$(MAKECMDGOALS)),)
 CUT_RETAKES :=
 ifneq ($(NEEDS_PARTS),)
+include build/code.mk
 include build/parts.mk
 endif
-
-# All sources valid, every narrated part has a recording and every recording a part.
-build/sources.ok: $(TEXT_FILES) $(RECORDING_FILES) $(MODEL_CODE) | $(VENV_OK) build
-	$(PIPELINE) check-sources texts --recordings recordings -o $@
 
 # ---------------------------------------------------------------------------- per part
 .SECONDEXPANSION:
@@ -75,11 +107,6 @@ build/sources.ok: $(TEXT_FILES) $(RECORDING_FILES) $(MODEL_CODE) | $(VENV_OK) bu
 # Every edition is built into the staging site; `release` publishes it to output/ only when every check
 # passes, so a failed release leaves the previous output/ exactly as it was.
 SITE := build/site
-
-AUDIO_CODE := pipeline/stages/audio.py pipeline/system/ffmpeg.py pipeline/system/fsutil.py $(MODEL_CODE)
-ALIGN_CODE := pipeline/stages/align.py pipeline/stages/dtw.py pipeline/stages/deviations.py pipeline/stages/normalise.py pipeline/stages/syncmap.py \
-              pipeline/system/ffmpeg.py $(MODEL_CODE)
-SYNC_CODE := pipeline/stages/syncmap.py pipeline/system/fsutil.py pipeline/cli.py pipeline/model/problems.py
 
 # With `[audio] cut_retakes = true` in book.toml (CUT_RETAKES in build/parts.mk), the aligner times the
 # uncut master into build/sync-aligned/ (and its envelope into build/waveform-aligned/), and the cut stage
@@ -93,23 +120,21 @@ ifeq ($(CUT_RETAKES),)
 # the independent meter (ffmpeg ebur128) on the podcast MP3 as written, beside the other parts' work;
 # the release check trusts it for the tagged copy, whose audio bytes are the same.
 build/master/%.flac build/encoded/%.mp3 build/epub-audio/%.mp3 build/audio/%.json build/loudness/%.json: \
-		$$(REC_$$*) texts/book.toml $(AUDIO_CODE) | build/sources.ok
+		$$(REC_$$*) build/parts/%.recording build/audio.json $(call code,master)
 	$(PIPELINE) master $(REC_$*) --texts texts -o build/master/$*.flac --mp3 build/encoded/$*.mp3 \
 		--epub-audio build/epub-audio/$*.mp3 --report build/audio/$*.json --loudness build/loudness/$*.json
 else
 # The master alone (the MP3s are encoded from the cut master).
-build/master/%.flac build/audio/%.json: $$(REC_$$*) texts/book.toml $(AUDIO_CODE) | build/sources.ok
+build/master/%.flac build/audio/%.json: $$(REC_$$*) build/parts/%.recording build/audio.json $(call code,master)
 	$(PIPELINE) master $(REC_$*) --texts texts -o build/master/$*.flac --report build/audio/$*.json
 
 # The false starts cut out of the master at the middle of the pauses around them (the retakes accepted in
 # the label file kept), the podcast MP3 and the EPUB audio encoded from it with the master stage's settings
 # and measured, the timeline and the envelope shifted, the list of cuts for the proof and the report. It
 # re-encodes only when the cuts (or the master) change.
-CUT_CODE := pipeline/stages/cut.py pipeline/stages/audio.py pipeline/stages/proof.py pipeline/stages/syncmap.py pipeline/system/ffmpeg.py \
-            pipeline/system/fsutil.py $(MODEL_CODE)
 build/cut/%.flac build/cut/%.json build/sync/%.json build/encoded/%.mp3 build/epub-audio/%.mp3 \
 build/loudness/%.json build/waveform/%.npy: build/master/%.flac $(ALIGNED)/%.json $(ENVELOPE)/%.npy \
-		texts/book.toml $$(LABELS_$$*) $(CUT_CODE)
+		build/audio.json $$(LABELS_$$*) build/parts/%.labels $(call code,cut)
 	$(PIPELINE) cut build/master/$*.flac --sync $(ALIGNED)/$*.json --texts texts -o build/cut/$*.flac \
 		--sync-out build/sync/$*.json --cuts build/cut/$*.json --mp3 build/encoded/$*.mp3 \
 		--epub-audio build/epub-audio/$*.mp3 --loudness build/loudness/$*.json \
@@ -127,39 +152,36 @@ build/labels/%.txt: build/labels/%.stamp
 # The timeline: every sentence and heading of the part, timed in the master; and, from the same decode,
 # the waveform's envelope for the report's picture.
 $(ALIGNED)/%.json $(ENVELOPE)/%.npy: build/master/%.flac $$(TEXT_$$*) $$(if $$(LABELS_$$*),build/labels/$$*.txt) \
-		build/audio/%.json build/language.txt $(ALIGN_CODE)
+		build/parts/%.labels build/audio/%.json build/language.txt $(call code,align)
 	$(PIPELINE) align build/master/$*.flac $(TEXT_$*) --language $(LANGUAGE) -o $(ALIGNED)/$*.json \
 		--waveform $(ENVELOPE)/$*.npy \
 		$(if $(LABELS_$*),--labels $(LABELS_$*) --audio-report build/audio/$*.json)
 
-build/cover.png: texts/book.toml $(wildcard texts/*.png texts/*.jpg) pipeline/stages/cover.py $(MODEL_CODE) | build
+build/cover.png: texts/book.toml $(wildcard texts/*.png texts/*.jpg texts/*.jpeg) $(call code,cover) | build
 	$(PIPELINE) cover texts -o $@
 
 $(SITE)/audio/%.mp3: build/encoded/%.mp3 build/sync/%.json build/cover.png build/order.txt texts/book.toml \
-		$$(TEXT_$$*) $(AUDIO_CODE) pipeline/stages/cover.py pipeline/stages/syncmap.py
+		$$(TEXT_$$*) $(call code,tag)
 	$(PIPELINE) tag build/encoded/$*.mp3 --sync build/sync/$*.json --part $* --texts texts \
 		--cover build/cover.png -o $@
 
 # Proofing: the deviations from the text not accepted in the part's label file, as Audacity labels over the
 # recording, and all of them with their `accepted` flags for the report and the gate. (With cut retakes,
 # the list of cuts maps the cut audio's times back to the recording's.)
-PROOF_CODE := pipeline/stages/proof.py pipeline/stages/syncmap.py pipeline/system/fsutil.py pipeline/cli.py pipeline/model/problems.py
-build/proof/%.txt build/proof/%.json: build/sync/%.json build/audio/%.json $$(LABELS_$$*) $(PROOF_CODE) \
+build/proof/%.txt build/proof/%.json: build/sync/%.json build/audio/%.json $$(LABELS_$$*) build/parts/%.labels $(call code,proof) \
 		$(if $(CUT_RETAKES),build/cut/%.json)
 	$(PIPELINE) proof build/sync/$*.json --audio-report build/audio/$*.json \
 		$(if $(LABELS_$*),--accept $(LABELS_$*)) -o build/proof/$*.txt --json build/proof/$*.json \
 		$(if $(CUT_RETAKES),--cuts build/cut/$*.json)
 
-$(SITE)/transcripts/%.vtt: build/sync/%.json $(SYNC_CODE)
+$(SITE)/transcripts/%.vtt: build/sync/%.json $(call code,transcript)
 	$(PIPELINE) transcript $< -o $@
 
-$(SITE)/chapters/%.json: build/sync/%.json $(SYNC_CODE)
+$(SITE)/chapters/%.json: build/sync/%.json $(call code,chapters)
 	$(PIPELINE) chapters $< -o $@
 
 # ---------------------------------------------------------------------------- the shared editions
 
-FEED_CODE := pipeline/stages/feed.py pipeline/stages/syncmap.py $(MODEL_CODE)
-EPUB_CODE := pipeline/stages/epub.py pipeline/stages/syncmap.py $(MODEL_CODE)
 BOOK_ID ?= book
 NARRATED ?=
 # the narrated parts longest recording first (build/parts.mk): the per-part targets of the release are
@@ -171,21 +193,21 @@ $(SITE)/cover.png: build/cover.png
 
 # The published feed (output/podcast.xml, the one being replaced) guards against losing an episode's GUID.
 $(SITE)/podcast.xml: $(NARRATED:%=$(SITE)/audio/%.mp3) $(NARRATED:%=$(SITE)/transcripts/%.vtt) \
-		$(NARRATED:%=$(SITE)/chapters/%.json) $(SITE)/cover.png $(TEXT_FILES) $(FEED_CODE)
+		$(NARRATED:%=$(SITE)/chapters/%.json) $(SITE)/cover.png $(TEXT_FILES) build/order.txt $(call code,feed)
 	$(PIPELINE) feed texts --site $(SITE) -o $@ $(if $(wildcard output/podcast.xml),--previous output/podcast.xml)
 
-WEB_CODE := pipeline/stages/largeprint.py $(wildcard pipeline/templates/web-*.html) $(wildcard pipeline/static/*) \
-            pipeline/stages/syncmap.py $(MODEL_CODE)
 PARTS ?=
 WEB_OUT := $(SITE)/index.html $(PARTS:%=$(SITE)/stories/%.html) \
            $(patsubst pipeline/static/%,$(SITE)/static/%,$(wildcard pipeline/static/*))
 
-# The large-print web edition: every page in one run (0.4 s for the book).
-$(WEB_OUT) &: $(TEXT_FILES) $(NARRATED:%=build/sync/%.json) $(WEB_CODE) | build/sources.ok
+# The large-print web edition: every page in one run (0.4 s for the book); then the pages of parts that
+# no longer exist, and static files no longer shipped, are removed (only this stage writes there).
+$(WEB_OUT) &: $(TEXT_FILES) build/order.txt $(NARRATED:%=build/sync/%.json) $(call code,web)
 	$(PIPELINE) web texts --sync build/sync --site $(SITE) -o $(SITE)/index.html
+	@$(call prune,$(SITE)/stories $(SITE)/static,$(WEB_OUT))
 
 $(SITE)/$(BOOK_ID).epub: $(TEXT_FILES) $(NARRATED:%=build/sync/%.json) $(NARRATED:%=build/epub-audio/%.mp3) \
-		build/cover.png $(EPUB_CODE)
+		build/cover.png build/order.txt $(call code,epub)
 	$(PIPELINE) epub texts --sync build/sync --audio build/epub-audio --cover build/cover.png -o $@
 
 # ---------------------------------------------------------------------------- release
@@ -193,32 +215,47 @@ $(SITE)/$(BOOK_ID).epub: $(TEXT_FILES) $(NARRATED:%=build/sync/%.json) $(NARRATE
 AUDIO_OUT := $(SCHEDULE:%=$(SITE)/audio/%.mp3) $(SCHEDULE:%=build/epub-audio/%.mp3)
 TIMELINE_OUT := $(SCHEDULE:%=$(SITE)/transcripts/%.vtt) $(SCHEDULE:%=$(SITE)/chapters/%.json)
 SITE_OUT := $(AUDIO_OUT) $(TIMELINE_OUT) $(SITE)/podcast.xml $(SITE)/$(BOOK_ID).epub $(WEB_OUT)
-CHECK_CODE := pipeline/checks/gate.py pipeline/checks/epub.py pipeline/checks/feed.py pipeline/system/cdp.py pipeline/system/locate.py $(wildcard pipeline/report/*.py pipeline/templates/report-*.html) pipeline/stages/proof.py $(FEED_CODE) $(EPUB_CODE)
 PROOF_OUT := $(SCHEDULE:%=build/proof/%.txt) $(SCHEDULE:%=build/proof/%.json)
+TIMELINES := $(SCHEDULE:%=build/report/timelines/%.png)
+# what the staged site holds: nothing else (build/site.list is rewritten only when the set changes)
+SITE_FILES := $(sort $(filter $(SITE)/%,$(SITE_OUT)) $(SITE)/cover.png)
+build/site.list: FORCE
+	$(call list-stamp,$(SITE_FILES))
+
+# Once every file of the site is built (no stage is writing into it then), the files of parts that no
+# longer exist are removed from it: the staged site, and so output/, holds exactly the expected set.
+build/site.ok: $(SITE_FILES) build/site.list
+	@$(call prune,$(SITE),$(SITE_FILES))
+	@touch $@
 
 ## site: build every edition into build/site (staged, not yet checked or published)
 .PHONY: site
-site: build/sources.ok $(SITE_OUT)
+site: build/site.ok
+
+# The report's timeline of each part (waveform, sentences, chapters, weak alignments), drawn beside the
+# other parts' work; the check's report uses them as they are when they are newer than the timeline.
+build/report/timelines/%.png: build/sync/%.json build/waveform/%.npy $(call code,timeline)
+	$(PIPELINE) timeline build/waveform/$*.npy build/sync/$*.json -o $@
 
 # Every check on the staged site (EPUBCheck, Ace, axe, feed rules, loudness, links, proof) and the report.
 # axe on every page as soon as the pages exist (beside the EPUB's build); its result is kept for the gate.
-build/report/axe.json: $(WEB_OUT) pipeline/checks/gate.py pipeline/system/cdp.py pipeline/system/locate.py | $(NODE_OK) build/report
+build/report/axe.json: $(WEB_OUT) $(call code,check-web) | $(NODE_OK) build/report
 	$(PIPELINE) check-web $(SITE) -o $@
 
 # EPUBCheck as soon as the EPUB exists (beside axe); the gate takes its findings when they are for the
 # same EPUB (by SHA-256).
-build/report/epubcheck.json: $(SITE)/$(BOOK_ID).epub pipeline/checks/epub.py pipeline/stages/epub.py pipeline/system/locate.py | build/report
+build/report/epubcheck.json: $(SITE)/$(BOOK_ID).epub $(call code,check-epub) | build/report
 	$(PIPELINE) check-epub $< --result $@ --report build/report/epub
 
-build/report/checked: $(SITE_OUT) $(SCHEDULE:%=build/loudness/%.json) $(SCHEDULE:%=build/waveform/%.npy) \
+build/report/checked: build/site.ok $(SITE_OUT) $(SCHEDULE:%=build/loudness/%.json) $(TIMELINES) \
 		$(PROOF_OUT) build/report/axe.json $(if $(CUT_RETAKES),$(NARRATED:%=build/cut/%.json)) \
-		build/report/epubcheck.json $(CHECK_CODE) | $(NODE_OK) build/report
+		build/report/epubcheck.json texts/book.toml $(call code,check) | $(NODE_OK) build/report
 	$(PIPELINE) check $(SITE) --texts texts --build build --report build/report -o $@ \
 		--web-result build/report/axe.json --epubcheck-result build/report/epubcheck.json \
 		$(if $(wildcard output/podcast.xml),--previous output/podcast.xml)
 
 # Swap the checked site into output/ in one step.
-build/published: build/report/checked pipeline/publish.py
+build/published: build/report/checked $(call code,publish)
 	$(PIPELINE) publish $(SITE) output -o $@
 
 # `make release` and `make test` use every core unless -j was given.
@@ -234,6 +271,11 @@ release: $(VENV_OK)
 .PHONY: proof
 proof: $(PROOF_OUT)
 
+## report: re-render the release report from the last check's results, without running the checks again
+.PHONY: report
+report: $(TIMELINES) $(NARRATED:%=build/audio/%.json) $(NARRATED:%=$(SITE)/audio/%.mp3) | build/report
+	$(PIPELINE) report texts --site $(SITE) --build build --checks build/report/checks.json -o build/report/index.html
+
 ## audio: the tagged MP3s with chapters and the EPUB audio only
 .PHONY: audio
 audio: $(AUDIO_OUT)
@@ -242,11 +284,12 @@ audio: $(AUDIO_OUT)
 .PHONY: check
 check: build/report/checked
 
-## preview: serve output/ on http://localhost:8000 to click through the site before uploading
+## preview: serve output/ on http://127.0.0.1:8000 (PORT=...) to click through the site before uploading
+PORT ?= 8000
 .PHONY: preview
 preview: $(VENV_OK)
 	@test -d output || { echo "output/ is empty: run make release first" >&2; exit 1; }
-	$(PY) -m http.server --directory output --bind 127.0.0.1 8000
+	$(PIPELINE) preview output --port $(PORT)
 
 ## test: build the staged site, then run the test suite
 .PHONY: test

@@ -420,19 +420,7 @@ def write_measurement(mp3: Path, out: Path) -> Loudness:
     return m
 
 
-def cmd_measure(args: argparse.Namespace) -> int:
-    write_measurement(args.mp3, args.output)
-    return 0
-
-
 def register(add) -> None:
-    def setup_measure(p: argparse.ArgumentParser) -> None:
-        p.add_argument("mp3", type=Path, help="an MP3 to measure")
-        p.add_argument("-o", "--output", type=Path, required=True, help="the measurement JSON")
-
-    add("measure", "measure an MP3's loudness and true peak (ffmpeg ebur128, dual mono)", setup_measure,
-        cmd_measure)
-
     def setup_master(p: argparse.ArgumentParser) -> None:
         p.add_argument("recording", type=Path, help="the narration, any common format")
         p.add_argument("--texts", type=Path, default=Path("texts"), help="texts/ (for book.toml [audio])")

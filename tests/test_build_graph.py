@@ -1,0 +1,282 @@
+"""The Make graph never lies: in a scratch copy of a tiny project (two narrated parts), each kind of change
+reruns exactly the stages that read what changed, a deleted file is seen (its coded error, or the part
+gone from every edition and from output/), and nothing runs when nothing changed. What ran is read from
+the stage commands make echoes, not from timings.
+
+The scenarios run in order on one project (each leaves it as it found it, or builds it to the new state
+first), so the test builds the site once."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+import zipfile
+from xml.etree import ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from narration import flite_available, make_narration, write_wav
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.skipif(not (shutil.which("ffmpeg") and flite_available() and Path("/usr/bin/chromium").exists()),
+                                reason="needs ffmpeg, flite and Chromium")
+
+PARTS = {
+    "01-alpha.md": """---
+id: alpha
+title: Alpha
+subtitle: A first story
+order: 1
+published: 2024-03-02
+---
+
+Alpha began with a small team. People met every week.
+
+## Questions for reflection
+
+- What stands out?
+""",
+    "02-beta.md": """---
+id: beta
+title: Beta
+subtitle: A second story
+order: 2
+published: 2024-03-03
+---
+
+Beta is a community group in Leeds. Volunteers run it on Saturdays.
+
+## Questions for reflection
+
+- Why does it work?
+""",
+}
+STAGE = re.compile(r"-m pipeline ([a-z-]+)(.*)")
+
+
+def _project(tmp: Path) -> Path:
+    from pipeline.model.sources import load_book
+
+    proj = tmp / "proj"
+    proj.mkdir()
+    for name in ("Makefile", "pyproject.toml", "constraints.txt", "package.json", "package-lock.json"):
+        shutil.copy2(ROOT / name, proj / name)   # keeps times: the shared .venv stays up to date
+    for name in ("pipeline", "scripts", ".venv", "node_modules"):
+        (proj / name).symlink_to(ROOT / name)
+    texts = proj / "texts"
+    texts.mkdir()
+    shutil.copy(ROOT / "texts" / "book.toml", texts / "book.toml")
+    for name, text in PARTS.items():
+        (texts / name).write_text(text, encoding="utf-8")
+    rec = proj / "recordings"
+    rec.mkdir()
+    book = load_book(texts)
+    for i, pid in enumerate(("alpha", "beta")):
+        n = make_narration([s.text for s in book.part(pid).sentences()], seed=i, voice="slt",
+                           pause_range=(0.4, 0.8), head=0.6, tail=0.6, noise_db=-60, gain_db=-12)
+        wav = write_wav(rec / f"{pid}.wav", n.audio)
+        ext = "mp3" if i == 0 else "ogg"
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(wav), str(rec / f"{pid}.{ext}")], check=True)
+        wav.unlink()
+    return proj
+
+
+def make(proj: Path, *targets: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, MAKEFLAGS="")
+    return subprocess.run(["make", "-j2", *targets], cwd=proj, capture_output=True, text=True, env=env)
+
+
+def ran(r: subprocess.CompletedProcess) -> list[str]:
+    """The stage commands make ran, as 'STAGE first-argument' (e.g. 'align build/master/beta.flac')."""
+    out = []
+    for line in r.stdout.splitlines():
+        m = STAGE.search(line)
+        if m:
+            args = m.group(2).split()
+            out.append(f"{m.group(1)} {args[0] if args else ''}".strip())
+    return out
+
+
+def site(proj: Path) -> list[str]:
+    """`make site` and the per-part work the checks read (proof, timelines): all but the checks."""
+    r = make(proj, "site", "proof", *(f"build/report/timelines/{p}.png" for p in ("alpha", "beta")))
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert ran(r).count("parts-mk texts") <= 1, r.stdout    # the list of parts is made once, at most
+    return ran(r)
+
+
+def later(path: Path) -> None:
+    """Make sure an edited file's time is after every output's (times in the future would make make
+    rebuild the list of parts until they are past)."""
+    newest = max(p.stat().st_mtime for p in (path.parents[1] / "build").rglob("*") if p.is_file())
+    while path.stat().st_mtime <= newest:
+        time.sleep(0.05)
+        os.utime(path)
+
+
+@pytest.fixture(scope="module")
+def proj(tmp_path_factory) -> Path:
+    p = _project(tmp_path_factory.mktemp("graph"))
+    site(p)
+    return p
+
+
+def test_nothing_changed_nothing_runs(proj) -> None:
+    assert site(proj) == []
+
+
+def test_subtitle_edit_retags_but_never_re_encodes(proj) -> None:
+    toml = proj / "texts" / "book.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace(
+        'subtitle = "The case for', 'subtitle = "The whole case for'), encoding="utf-8")
+    later(toml)
+    stages = site(proj)
+    assert not [s for s in stages if s.split()[0] in ("master", "align", "cut", "proof", "transcript", "chapters")], stages
+    # the subtitle is on the cover, in the tags and in every edition
+    assert {"parts-mk", "cover", "feed", "web", "epub"} <= {s.split()[0] for s in stages}, stages
+    assert sorted(s for s in stages if s.startswith("tag ")) == ["tag build/encoded/alpha.mp3", "tag build/encoded/beta.mp3"]
+    assert site(proj) == []
+
+
+def test_sentence_edit_reruns_that_part_and_the_shared_editions(proj) -> None:
+    beta = proj / "texts" / "02-beta.md"
+    beta.write_text(beta.read_text(encoding="utf-8").replace("Volunteers run it", "Volunteers run the group"),
+                    encoding="utf-8")
+    later(beta)
+    stages = site(proj)
+    assert "align build/master/beta.flac" in stages and "tag build/encoded/beta.mp3" in stages, stages
+    assert {"proof build/sync/beta.json", "transcript build/sync/beta.json", "chapters build/sync/beta.json",
+            "timeline build/waveform/beta.npy"} <= set(stages), stages
+    assert not [s for s in stages if "alpha" in s], stages                  # the other part is untouched
+    assert not [s for s in stages if s.split()[0] in ("master", "cover", "cut")], stages   # nothing re-encoded
+    assert {"feed", "web", "epub"} <= {s.split()[0] for s in stages}, stages
+
+
+def test_replaced_recording_remasters_that_part_alone(proj) -> None:
+    rec = proj / "recordings" / "beta.ogg"
+    louder = proj / "beta-louder.ogg"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(rec), "-af", "volume=3dB", str(louder)], check=True)
+    louder.replace(rec)
+    later(rec)
+    stages = site(proj)
+    assert [s for s in stages if s.startswith(("master", "align"))] == \
+        ["master recordings/beta.ogg", "align build/master/beta.flac"], stages
+    assert not [s for s in stages if "alpha" in s], stages
+
+
+def test_recording_in_another_format_is_seen_even_when_older(proj) -> None:
+    """A recording replaced by one of another format with an old time makes nothing newer; the part's
+    recording stamp changes."""
+    rec = proj / "recordings" / "beta.ogg"
+    flac = proj / "recordings" / "beta.flac"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(rec), str(flac)], check=True)
+    st = rec.stat()
+    rec.unlink()
+    os.utime(flac, (st.st_atime - 3600, st.st_mtime - 3600))
+    stages = site(proj)
+    assert "master recordings/beta.flac" in stages and "alpha" not in " ".join(stages), stages
+    assert stages.count("parts-mk texts") == 1, stages
+
+
+def test_audio_setting_edit_remasters_every_part(proj) -> None:
+    toml = proj / "texts" / "book.toml"
+    text = toml.read_text(encoding="utf-8")
+    assert "silence_pad = 0.5" in text
+    toml.write_text(text.replace("silence_pad = 0.5", "silence_pad = 0.4"), encoding="utf-8")
+    later(toml)
+    stages = site(proj)
+    assert {s for s in stages if s.startswith("master")} == {"master recordings/alpha.mp3", "master recordings/beta.flac"}
+    assert {s for s in stages if s.startswith("align")} == {"align build/master/alpha.flac", "align build/master/beta.flac"}
+    assert json.loads((proj / "build" / "audio.json").read_text())["silence_pad"] == 0.4
+
+
+def test_code_dependencies_are_derived(proj) -> None:
+    """Each rule's code list comes from the modules its stage imports (build/code.mk): the checks' list
+    holds the audio and ffmpeg modules they call, the web edition's its templates and static files."""
+    code = {}
+    for line in (proj / "build" / "code.mk").read_text(encoding="utf-8").splitlines():
+        if line.startswith("CODE_"):
+            name, _, files = line.partition(" := ")
+            code[name.removeprefix("CODE_")] = set(files.split())
+    assert {"pipeline/stages/audio.py", "pipeline/system/ffmpeg.py", "pipeline/checks/gate.py",
+            "pipeline/stages/feed.py"} <= code["check"]
+    assert {"pipeline/static/readalong.js", "pipeline/templates/web-story.html"} <= code["web"]
+    assert "pipeline/stages/align.py" not in code["master"] and "pipeline/stages/epub.py" not in code["align"]
+    assert "pipeline/extras/importer.py" not in code["master"]
+    # every stage the Makefile runs has its list
+    stages = set(re.findall(r"\$\(PIPELINE\) ([a-z-]+)", (proj / "Makefile").read_text(encoding="utf-8")))
+    assert stages <= set(code), stages - set(code)
+
+
+def _hide(path: Path) -> Path:
+    """Move a file out of the project (keeping its times), to put it back later."""
+    kept = path.parent.parent / f".kept-{path.name}"
+    path.rename(kept)
+    return kept
+
+
+def test_deleted_recording_is_its_coded_error(proj) -> None:
+    kept = _hide(proj / "recordings" / "beta.flac")
+    try:
+        r = make(proj, "release")
+        assert r.returncode != 0
+        assert "E-REC-001" in r.stderr and "beta" in r.stderr, r.stderr[-2000:]
+        assert not (proj / "output").exists() or "up to date" not in r.stdout
+    finally:
+        kept.rename(proj / "recordings" / "beta.flac")
+    # put back as it was: nothing to redo but the list of parts
+    assert [s for s in site(proj) if s != "parts-mk texts"] == []
+
+
+def test_deleted_text_with_its_recording_there_is_its_coded_error(proj) -> None:
+    kept = _hide(proj / "texts" / "02-beta.md")
+    try:
+        r = make(proj, "release")
+        assert r.returncode != 0
+        assert "E-REC-002" in r.stderr and "beta.flac" in r.stderr, r.stderr[-2000:]
+    finally:
+        kept.rename(proj / "texts" / "02-beta.md")
+    assert [s for s in site(proj) if s != "parts-mk texts"] == []
+
+
+def test_deleting_text_and_recording_removes_the_part_from_the_release(proj) -> None:
+    r = make(proj, "release")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    out = proj / "output"
+    assert (out / "audio" / "beta.mp3").exists() and (out / "stories" / "beta.html").exists()
+    before = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    guid = next(item.findtext("guid") for item in ET.parse(out / "podcast.xml").iter("item")
+                if "beta.mp3" in item.find("enclosure").get("url"))
+    (proj / "texts" / "02-beta.md").unlink()
+    (proj / "recordings" / "beta.flac").unlink()
+    # an episode listeners have may not vanish from the feed unless its GUID is retired: the release
+    # stops, with the code, and output/ stays as it was
+    r = make(proj, "release")
+    assert r.returncode != 0 and "E-FEED-004" in r.stderr and guid in r.stderr, r.stderr[-2000:]
+    assert {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    toml = proj / "texts" / "book.toml"
+    toml.write_text(toml.read_text(encoding="utf-8").replace("retired_guids = []", f'retired_guids = ["{guid}"]'),
+                    encoding="utf-8")
+    later(toml)
+    r = make(proj, "release")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    stages = ran(r)
+    assert {"parts-mk", "feed", "web", "epub", "check", "publish"} <= {s.split()[0] for s in stages}, stages
+    assert not [s for s in stages if s.split()[0] in ("master", "align")], stages
+    files = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert not [f for f in files if "beta" in f], files
+    assert {"audio/alpha.mp3", "stories/alpha.html", "transcripts/alpha.vtt", "chapters/alpha.json"} <= files
+    feed = (out / "podcast.xml").read_text(encoding="utf-8")
+    assert "alpha.mp3" in feed and "beta" not in feed.lower()
+    with zipfile.ZipFile(next(out.glob("*.epub"))) as z:
+        assert not [n for n in z.namelist() if "beta" in n]
+        assert not [n for n in z.namelist() if n.endswith((".xhtml", ".opf", ".smil"))
+                    and "beta" in z.read(n).decode("utf-8").lower()]
+    assert "beta" not in (out / "index.html").read_text(encoding="utf-8").lower()
+    # and then nothing to do
+    r = make(proj, "release")
+    assert r.returncode == 0 and ran(r) == [], r.stdout
