@@ -35,8 +35,72 @@ def narration(tmp_path_factory, sentences):
     return n, wav, txt
 
 
-def test_reference_voice_differs_from_the_narration() -> None:
-    assert flite_available(), "flite is the narration voice in the tests (espeak-ng is the aligner's)"
+def _logmel(x: np.ndarray, sr: int) -> np.ndarray:
+    from pipeline.stages.align import MFCC
+
+    return MFCC(sr).frames(x)[0]
+
+
+def _voice_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean MFCC distance (c1-c12, each signal normalised by itself) along the best warping path between
+    two readings of the same words: small for the same voice, whatever the pace, large for another voice."""
+    from pipeline.stages.align import cepstra
+    from pipeline.stages.dtw import dtw_band
+
+    a, b = ((c - c.mean(0)) / (c.std(0) + 1e-6) for c in (cepstra(a), cepstra(b)))
+    return float(dtw_band(a, b, np.zeros(len(a), np.int64), np.full(len(a), len(b), np.int64))[2].mean())
+
+
+def _demo_clip(recording: Path, begin: float, end: float) -> np.ndarray:
+    pcm = subprocess.run(["ffmpeg", "-v", "error", "-ss", f"{begin}", "-to", f"{end}", "-i", str(recording),
+                          "-ac", "1", "-ar", str(SR), "-f", "f32le", "-"], capture_output=True, check=True).stdout
+    return np.frombuffer(pcm, np.float32)
+
+
+def test_reference_voice_differs_from_the_narration(sentences) -> None:
+    """The aligner is not tested against its own voice: the narrations of the tests (tests/narration.py)
+    and the demo recordings (scripts/make_demo_recordings.py) are spoken by flite, the aligner's reference
+    by espeak-ng. For the same sentence, the reference is much further from each narration than another
+    take by the narration's own voice at another pace, and than espeak-ng reading it at another rate and
+    pitch is from the reference (what the narration would be, were it espeak-ng)."""
+    import importlib.util
+
+    from narration import _flite, _trim
+    from pipeline.stages.align import Espeak, Fragment, synthesise
+    from pipeline.stages.align import _trim as trim_reference
+    from pipeline.model.sources import load_book
+
+    assert flite_available(), "flite is the narration voice in the tests and the demo (espeak-ng is the aligner's)"
+    spec = importlib.util.spec_from_file_location("make_demo_recordings", ROOT / "scripts" / "make_demo_recordings.py")
+    demo = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("make_demo_recordings", demo)
+    spec.loader.exec_module(demo)
+    book = load_book(ROOT / "texts")
+
+    clips = []      # (what, text, narration's log mel, flite voice, its stretch)
+    for k in (3, 8):  # the tests' narration (make_narration, voice awb), one sentence at a time
+        n = make_narration([sentences[k]], seed=k, voice="awb", noise_db=-58, gain_db=-14, head=0.0, tail=0.0)
+        clips.append((f"test narration s{k}", sentences[k], _logmel(n.audio, SR), "awb", 1.0))
+    for pid in ("switchback", "introduction", "grapevine", "gateshead-bridgebuilders"):   # kal16, slt, awb, rms
+        style = demo.STYLES[pid]
+        truth = json.loads((ROOT / "bench" / "truth" / f"{pid}.json").read_text(encoding="utf-8"))
+        spans = {f["id"]: (f["begin"], f["end"]) for f in truth["fragments"]}
+        body = [s for s in book.part(pid).sentences() if len(s.text.split()) >= 6][:2]
+        for s in body:
+            clip = _demo_clip(ROOT / truth["recording"], *spans[s.id])
+            clips.append((f"{truth['recording']} {s.id}", s.text, _logmel(clip, SR), style.voice, style.stretch))
+    assert len(clips) == 10
+
+    for what, text, narr, voice, stretch in clips:
+        reference = synthesise([Fragment("f", text)]).feats[0]                   # the aligner's own
+        same_voice = _logmel(_trim(_flite(text, voice, stretch * 1.25)), SR)     # another take, slower
+        tts = Espeak.get(voice="en-us", rate=150, pitch=70)                      # espeak-ng, another voice
+        as_espeak = _logmel(trim_reference(tts.say(text), tts.sample_rate), tts.sample_rate)
+        to_reference = _voice_distance(reference, narr)
+        to_own_voice = _voice_distance(same_voice, narr)
+        espeak_to_reference = _voice_distance(reference, as_espeak)
+        assert to_reference > 1.3 * to_own_voice, (what, to_reference, to_own_voice)
+        assert to_reference > 1.5 * espeak_to_reference, (what, to_reference, espeak_to_reference)
 
 
 def test_boundaries_within_goal(narration) -> None:
