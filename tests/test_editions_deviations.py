@@ -325,7 +325,10 @@ def server(site):
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
+    try:
+        from playwright import sync_api    # declared in the `check` extra, which make installs
+    except ImportError:
+        pytest.fail("Playwright is missing from the virtual environment: run make (it installs .[test,check])")
     if not CHROMIUM.exists():
         pytest.skip("needs Debian's /usr/bin/chromium")
     if not AXE.exists():

@@ -433,7 +433,10 @@ def server(site):
 
 @pytest.fixture(scope="module")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
+    try:
+        from playwright import sync_api    # declared in the `check` extra, which make installs
+    except ImportError:
+        pytest.fail("Playwright is missing from the virtual environment: run make (it installs .[test,check])")
     if not CHROMIUM.exists():
         pytest.skip("needs Debian's /usr/bin/chromium")
     if not AXE.exists():
@@ -900,11 +903,36 @@ def test_file_url_page_works(browser, site, book):
         ctx.close()
 
 
+def _rgb(hex_colour: str) -> tuple[int, int, int]:
+    h = hex_colour.strip().lstrip("#")
+    assert len(h) == 6, f"not a #rrggbb colour: {hex_colour!r}"
+    return tuple(int(h[k:k + 2], 16) for k in (0, 2, 4))
+
+
+def _share(pixels, colour: tuple[int, int, int], tolerance: int = 6) -> float:
+    """The share of the picture's pixels within ``tolerance`` (per channel) of ``colour``."""
+    import numpy as np
+
+    return float((np.abs(pixels.astype(int) - colour).max(axis=2) <= tolerance).mean())
+
+
+def _luminance(colour: tuple[int, int, int]) -> float:
+    return (0.2126 * colour[0] + 0.7152 * colour[1] + 0.0722 * colour[2]) / 255
+
+
 def test_screenshots(browser, server, book):
+    """Screenshots for review (build/screenshots/), and what they show: the picture is the viewport's size
+    (the whole page's height for the index), not blank, mostly the large-print page colour of its scheme,
+    with text in the large-print text colour, and the sentence being read in the highlight colour."""
+    import numpy as np
+    from PIL import Image
+
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     part = book.part("switchback") if any(p.id == "switchback" for p in book.parts) else book.narrated_parts[0]
     frags = timed(part.id)
-    shots = []
+    shots = []   # (file, scheme, (width, height), whole page?, the page's colours, highlight in view?)
+    colours = """(() => { const s = getComputedStyle(document.documentElement);
+        return ['--bg', '--fg', '--mark-bg'].map((v) => s.getPropertyValue(v)); })()"""
     for scheme in ("light", "dark"):
         for width, height in ((1280, 900), (320, 640)):
             ctx, page = new_page(browser, width=width, height=height, color_scheme=scheme)
@@ -912,14 +940,31 @@ def test_screenshots(browser, server, book):
                 page.goto(server + "index.html", wait_until="load")
                 out = SCREENSHOTS / f"index-{scheme}-{width}.png"
                 page.screenshot(path=str(out), full_page=True)
-                shots.append(out)
+                shots.append((out, scheme, (width, height), True, page.evaluate(colours), False))
                 page.goto(server + f"stories/{part.id}.html", wait_until="load")
                 highlight_at(page, frags[2]["begin"] + 0.1)
                 page.evaluate("window.scrollTo(0, 0)")
+                box = page.locator(".s.current").bounding_box()
                 out = SCREENSHOTS / f"{part.id}-{scheme}-{width}.png"
                 page.screenshot(path=str(out), full_page=False)
-                shots.append(out)
+                shots.append((out, scheme, (width, height), False, page.evaluate(colours),
+                              box is not None and box["y"] + box["height"] <= height))
             finally:
                 ctx.close()
-    for s in shots:
-        assert s.stat().st_size > 5000, s
+    assert any(visible for *_, visible in shots), "the highlighted sentence is in no screenshot"
+    for out, scheme, (width, height), whole, (bg, fg, mark), highlighted in shots:
+        img = Image.open(out)
+        assert img.format == "PNG", out
+        pixels = np.asarray(img.convert("RGB"))
+        if whole:
+            assert img.width == width and img.height >= height, (out, img.size)
+        else:
+            assert img.size == (width, height), (out, img.size)
+        bg, fg, mark = _rgb(bg), _rgb(fg), _rgb(mark)
+        assert (_luminance(bg) > 0.9) == (scheme == "light") and (_luminance(bg) < 0.1) == (scheme == "dark"), \
+            (out, bg)
+        assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 50, f"{out}: blank or nearly uniform"
+        assert _share(pixels, bg) > 0.6, (out, bg, _share(pixels, bg))           # the page's own colour
+        assert _share(pixels, fg, 24) > 0.005, (out, fg, _share(pixels, fg, 24))  # its text
+        if highlighted:
+            assert _share(pixels, mark) > 0.01, (out, mark, _share(pixels, mark))
