@@ -66,12 +66,18 @@ FORCE:
 # Derived from the source, never kept by hand: build/code.mk sets CODE_stage for every stage (the modules
 # its command imports, transitively, and the templates and static files they read). `$(call code,STAGE)`
 # reads it (empty before build/code.mk first exists: make then makes it and starts again).
-CODE_FILES := $(shell find pipeline -type f ! -path '*/__pycache__/*' ! -name '*.pyc' | LC_ALL=C sort)
+# (pipeline/ with the slash: a scratch copy of the project has pipeline as a symbolic link)
+CODE_FILES := $(shell find pipeline/ -type f ! -path '*/__pycache__/*' ! -name '*.pyc' | LC_ALL=C sort)
 code = $(if $(filter file,$(origin CODE_$(1))),$(CODE_$(1)))
 build/code-files.txt: FORCE
 	$(call list-stamp,$(CODE_FILES))
 build/code.mk: $(CODE_FILES) build/code-files.txt | $(VENV_OK) build
 	$(PIPELINE) code-deps -o $@
+NEEDS_PARTS := $(if $(MAKECMDGOALS),$(filter-out help clean distclean venv preview demo-recordings,$(MAKECMDGOALS)),)
+ifneq ($(NEEDS_PARTS),)
+# read before any rule that uses $(call code,...): prerequisites are expanded as the rules are read
+include build/code.mk
+endif
 
 # ---------------------------------------------------------------------------- the parts
 
@@ -94,10 +100,8 @@ build/order.txt build/language.txt build/audio.json: build/parts.mk
 build/parts/%.recording build/parts/%.labels: build/parts.mk
 	@:
 
-NEEDS_PARTS := $(if $(MAKECMDGOALS),$(filter-out help clean distclean venv preview demo-recordings,$(MAKECMDGOALS)),)
 CUT_RETAKES :=
 ifneq ($(NEEDS_PARTS),)
-include build/code.mk
 include build/parts.mk
 endif
 

@@ -207,6 +207,15 @@ def test_code_dependencies_are_derived(proj) -> None:
     assert {"pipeline/static/readalong.js", "pipeline/templates/web-story.html"} <= code["web"]
     assert "pipeline/stages/align.py" not in code["master"] and "pipeline/stages/epub.py" not in code["align"]
     assert "pipeline/extras/importer.py" not in code["master"]
+    # the code is seen through the scratch copy's symbolic link, and a change of a stage's code (here:
+    # the list of parts' code is newer than the list) reruns it
+    assert "pipeline/cli.py" in (proj / "build" / "code-files.txt").read_text(encoding="utf-8").split()
+    # the rules read the lists (build/code.mk is read before the first rule that uses one)
+    db = subprocess.run(["make", "-pnq", "build/parts.mk", "build/cover.png"], cwd=proj, capture_output=True,
+                        text=True, env=dict(os.environ, MAKEFLAGS="")).stdout
+    for target, stage in (("build/parts.mk", "parts-mk"), ("build/cover.png", "cover")):
+        rule = next(ln for ln in db.splitlines() if ln.startswith(f"{target}:"))
+        assert code[stage] <= set(rule.split()[1:]), (target, rule)
     # every stage the Makefile runs has its list
     stages = set(re.findall(r"\$\(PIPELINE\) ([a-z-]+)", (proj / "Makefile").read_text(encoding="utf-8")))
     assert stages <= set(code), stages - set(code)
