@@ -231,7 +231,7 @@ BUILTIN_STAGES = {"check-sources": "cmd_check_sources", "import": "cmd_import", 
 
 
 STAGE_MODULES = ("stages.audio", "stages.cover", "stages.align", "stages.cut", "stages.syncmap", "stages.feed",
-                 "checks.feed", "stages.epub", "checks.epub", "stages.largeprint", "checks.gate", "publish",
+                 "checks.feed", "stages.epub", "checks.epub", "stages.largeprint", "checks.web", "checks.gate", "publish",
                  "report.report", "stages.proof")
 # Which module registers each stage, so that running one stage imports only its module (a small stage
 # such as `transcript` starts in a third of the time; make runs dozens of them). A test keeps this in step
@@ -239,7 +239,7 @@ STAGE_MODULES = ("stages.audio", "stages.cover", "stages.align", "stages.cut", "
 STAGE_INDEX = {
     "master": "stages.audio", "tag": "stages.audio", "cover": "stages.cover", "align": "stages.align",
     "transcript": "stages.syncmap", "chapters": "stages.syncmap", "feed": "stages.feed", "check-feed": "checks.feed", "epub": "stages.epub",
-    "check-epub": "checks.epub", "web": "stages.largeprint", "check": "checks.gate", "check-web": "checks.gate", "publish": "publish", "report": "report.report",
+    "check-epub": "checks.epub", "web": "stages.largeprint", "check": "checks.gate", "check-web": "checks.web", "publish": "publish", "report": "report.report",
     "timeline": "report.report", "proof": "stages.proof", "cut": "stages.cut",
 }
 

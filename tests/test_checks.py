@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.checks import gate as checks
+from pipeline.checks.links import check_links
+from pipeline.checks.web import check_web, read_web_result, serve
+from pipeline.model.contracts import CheckResult, Finding, read_check_result
 from pipeline.system import locate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -50,15 +52,15 @@ def write_site(root: Path) -> Path:
 def test_axe_sees_light_and_dark_problems(tmp_path: Path) -> None:
     needs_browser()
     site = write_site(tmp_path)
-    r = checks.check_web(site)
-    assert not r["ok"]
-    assert r["summary"] == f"{len(r['problems'])} violation(s)"
-    dark_contrast = [p for p in r["problems"] if "(dark): color-contrast " in p]
-    assert {p.split(" ")[0] for p in dark_contrast} == {"index.html", "stories/one.html"}, r["problems"]
-    assert not [p for p in r["problems"] if "(light): color-contrast" in p], r["problems"]
+    r = check_web(site)
+    assert not r.passed and r.ran and r.name == "axe"
+    assert {f.code for f in r.findings} == {"C-AXE-001"}, r.problems
+    dark_contrast = [f for f in r.findings if f.message.startswith("color-contrast ")]
+    assert {f.where for f in dark_contrast} == {"index.html (dark)", "stories/one.html (dark)"}, r.problems
     # a fault in the markup is found in both schemes
     for scheme in ("light", "dark"):
-        assert any(p.startswith(f"stories/one.html ({scheme}): image-alt ") for p in r["problems"]), r["problems"]
+        assert any(f.where == f"stories/one.html ({scheme})" and f.message.startswith("image-alt ")
+                   for f in r.findings), r.problems
 
 
 def test_axe_passes_a_clean_site(tmp_path: Path) -> None:
@@ -70,26 +72,28 @@ def test_axe_passes_a_clean_site(tmp_path: Path) -> None:
                                     encoding="utf-8")
     page = site / "stories" / "one.html"
     page.write_text(page.read_text(encoding="utf-8").replace('<img src="../a.png">', ""), encoding="utf-8")
-    r = checks.check_web(site)
-    assert r["ok"], r["problems"]
-    assert r["summary"] == "2 pages × light and dark: 0 violations"
+    r = check_web(site)
+    assert r.passed and not r.findings, r.problems
+    assert r.summary == "2 pages × light and dark: 0 violations"
 
 
 def test_links_name_each_broken_target(tmp_path: Path) -> None:
     site = write_site(tmp_path)
-    r = checks.check_links(site)
-    assert not r["ok"]
+    r = check_links(site)
+    assert not r.passed
     # the audio is absent from this site, and so is the image; the link between the pages resolves
-    assert sorted(r["problems"]) == sorted([
-        f"{site / 'stories' / 'one.html'}: ../audio/one.mp3 does not exist".replace(str(Path.cwd()) + "/", ""),
-        f"{site / 'stories' / 'one.html'}: ../a.png does not exist".replace(str(Path.cwd()) + "/", ""),
-    ]), r["problems"]
+    page = str(site / "stories" / "one.html").replace(str(Path.cwd()) + "/", "")
+    assert sorted(r.findings) == sorted([Finding("C-LINK-002", page, "../audio/one.mp3 does not exist"),
+                                         Finding("C-LINK-002", page, "../a.png does not exist")]), r.problems
+    (site / "index.html").write_text('<a href="../../outside.html">x</a>', encoding="utf-8")
+    assert Finding("C-LINK-001", str(site / "index.html").replace(str(Path.cwd()) + "/", ""),
+                   "../../outside.html points outside the site") in check_links(site).findings
 
 
 def test_server_is_quiet_when_the_browser_hangs_up(tmp_path: Path, capsys) -> None:
     site = write_site(tmp_path)
     (site / "big.bin").write_bytes(b"\0" * (8 << 20))
-    with checks.serve(site) as base:
+    with serve(site) as base:
         with urllib.request.urlopen(base + "big.bin") as r:
             r.read(1024)    # and close with most of the file unsent
         with urllib.request.urlopen(base + "index.html") as r:
@@ -109,13 +113,19 @@ def test_check_web_stage_keeps_its_result_for_the_gate(tmp_path: Path) -> None:
                        capture_output=True, text=True, cwd=ROOT)
     # violations are a result for the gate, not an error of the stage
     assert r.returncode == 0, r.stderr
-    result = json.loads(out.read_text(encoding="utf-8"))
-    assert result["name"] == "axe" and not result["ok"] and result["problems"]
-    assert checks.read_web_result(out) == result
-    # a missing or foreign result fails the gate instead of passing it
-    assert not checks.read_web_result(tmp_path / "missing.json")["ok"]
-    (tmp_path / "other.json").write_text('{"name": "links", "ok": true, "problems": []}', encoding="utf-8")
-    assert not checks.read_web_result(tmp_path / "other.json")["ok"]
+    result = read_check_result(out, "axe")
+    assert result.name == "axe" and not result.passed and result.ran and result.findings
+    assert all(f.code == "C-AXE-001" for f in result.findings)
+    assert json.loads(out.read_text(encoding="utf-8"))["findings"][0]["code"] == "C-AXE-001"
+    assert read_web_result(out) == result
+    # a missing or foreign result fails the gate instead of passing it, with the reader's code
+    missing = read_web_result(tmp_path / "missing.json")
+    assert not missing.passed and not missing.ran and missing.findings[0].code == "E-CHECK-001"
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps(CheckResult("links", True).to_dict()), encoding="utf-8")
+    assert not read_web_result(other).passed and "not of 'axe'" in read_web_result(other).problems[0]
+    (tmp_path / "old.json").write_text('{"name": "axe", "ok": true, "problems": []}', encoding="utf-8")
+    assert not read_web_result(tmp_path / "old.json").passed
 
 
 # ---------------------------------------------------------------------------- the locator
@@ -207,3 +217,45 @@ def test_a_missing_tool_stops_a_check_stage_with_its_code(tmp_path: Path) -> Non
                        capture_output=True, text=True, cwd=ROOT, env={**env_base, "CMP_JAVA": "/no/java"})
     assert r.returncode == 1 and "E-TOOL-002" in r.stderr and "/no/java" in r.stderr, r.stderr
     assert "Traceback" not in r.stderr
+
+
+# ---------------------------------------------------------------------------- the typed results and the gate
+
+
+def test_check_results_round_trip_and_the_gate_orders_and_judges_them(tmp_path: Path, monkeypatch) -> None:
+    """A result written is the result read back; the gate orders results by its list of checks (not by
+    when they finish) and fails on ``passed`` alone, printing one coded line per finding."""
+    import pipeline.checks.gate as gate
+    from pipeline.model.contracts import read_check_results, write_check_results
+
+    r = CheckResult("epub", False, (Finding("C-OVL-007", "EPUB/smil/a.smil", "clipEnd 9.000s is beyond"),),
+                    "1 problem(s)", 2.34, subject_sha256="ab" * 32)
+    write_check_results(tmp_path / "checks.json", [r, CheckResult("links", True, summary="ok")])
+    back = read_check_results(tmp_path / "checks.json")
+    assert back[0] == CheckResult("epub", False, r.findings, "1 problem(s)", 2.3, subject_sha256="ab" * 32)
+    assert back[1].passed and back[1].findings == ()
+    assert str(r.findings[0]) == "C-OVL-007 EPUB/smil/a.smil: clipEnd 9.000s is beyond"
+
+    def fake(name: str, passed: bool, *findings: Finding):
+        return lambda *a, **k: CheckResult(name, passed, findings, "summary text that nobody judges")
+
+    # the light lane finishes first, in its own order: the gate still reports in CHECKS order
+    monkeypatch.setattr(gate, "epub_check", fake("epub", True))
+    monkeypatch.setattr(gate, "check_web", fake("axe", True))
+    monkeypatch.setattr(gate, "check_audio", fake("loudness", True))
+    monkeypatch.setattr(gate, "feed_check", fake("feed", False, Finding("C-FEED-017", "podcast.xml", "GUID gone")))
+    monkeypatch.setattr(gate, "check_links", fake("links", True))
+
+    class Book:
+        id = "b"
+
+        class audio:
+            loudness, true_peak = -16.0, -1.0
+
+    results = gate.run_checks(tmp_path, Book, None, tmp_path / "report")
+    assert [x.name for x in results] == ["epub", "feed", "axe", "loudness", "links"]
+    assert [x.name for x in results if not x.passed] == ["feed"]
+    # a check that raises is a failed check that did not run, not a crash of the gate
+    monkeypatch.setattr(gate, "check_links", lambda *a, **k: 1 / 0)
+    links = gate.run_checks(tmp_path, Book, None, tmp_path / "report")[-1]
+    assert links.name == "links" and not links.passed and not links.ran and links.findings[0].code == "C-RUN-001"

@@ -75,6 +75,11 @@ needs_build = pytest.mark.skipif(bool(MISSING_BUILD), reason=MISSING_BUILD)
 needs_validators = pytest.mark.skipif(bool(MISSING_VALIDATORS), reason=MISSING_VALIDATORS)
 
 
+def overlay_problems(epub: Path) -> list[str]:
+    """Our overlay checks' findings as the lines the release prints (code, where, what)."""
+    return [str(f) for f in check_overlays(epub)]
+
+
 def build(out: Path, texts: Path = TEXTS, sync: Path | None = SYNC, audio: Path | None = AUDIO,
           cover: Path | None = COVER) -> Path:
     args = ["epub", str(texts), "-o", str(out)]
@@ -323,15 +328,15 @@ def test_check_fails_on_a_clip_beyond_the_audio(built, tmp_path):
         return smil[:m.start(2)] + f"{float(m.group(2)) + 5:.3f}" + smil[m.end(2):]
 
     bad = tamper(built, tmp_path / "bad.epub", "EPUB/smil/grapevine.smil", edit)
-    problems = check_overlays(bad)
-    assert any("beyond the end of EPUB/audio/grapevine.mp3" in p for p in problems), problems
+    problems = overlay_problems(bad)
+    assert any(p.startswith("C-OVL-007 ") and "beyond the end of EPUB/audio/grapevine.mp3" in p for p in problems), problems
 
 
 @needs_build
 def test_check_fails_on_a_dangling_fragment_id(built, tmp_path):
     bad = tamper(built, tmp_path / "bad.epub", "EPUB/smil/switchback.smil",
                  lambda s: s.replace("switchback.xhtml#switchback-s0010\"", "switchback.xhtml#switchback-s9999\""))
-    problems = check_overlays(bad)
+    problems = overlay_problems(bad)
     assert any("#switchback-s9999 resolves to no element id" in p for p in problems), problems
     assert any("not in the overlay (first switchback-s0010)" in p for p in problems), problems
 
@@ -343,7 +348,7 @@ def test_check_fails_on_a_wrong_total_duration(built, tmp_path):
     wrong = clock(parse_clock(declared) + 1.5)
     bad = tamper(built, tmp_path / "bad.epub", "EPUB/content.opf",
                  lambda s: s.replace(f'<meta property="media:duration">{declared}<', f'<meta property="media:duration">{wrong}<'))
-    problems = check_overlays(bad)
+    problems = overlay_problems(bad)
     assert any("total media:duration" in p and "by more than 1 s" in p for p in problems), problems
     # within 1 s is allowed
     near = clock(parse_clock(declared) + 0.5)
@@ -358,7 +363,7 @@ def test_check_fails_on_a_wrong_overlay_duration(built, tmp_path):
         declared = metas(xml(z, "EPUB/content.opf"), "media:duration", "#smil-xenia")[0]
     bad = tamper(built, tmp_path / "bad.epub", "EPUB/content.opf",
                  lambda s: s.replace(f'refines="#smil-xenia">{declared}<', f'refines="#smil-xenia">{clock(parse_clock(declared) - 3)}<'))
-    problems = check_overlays(bad)
+    problems = overlay_problems(bad)
     assert any("smil/xenia.smil: media:duration" in p and "clips add up to" in p for p in problems), problems
 
 
@@ -370,15 +375,15 @@ def test_check_fails_on_overlapping_clips(built, tmp_path):
         return smil[:m.start(1)] + f"{float(clips[3].group(2)) - 1:.3f}" + smil[m.end(1):]
 
     bad = tamper(built, tmp_path / "bad.epub", "EPUB/smil/maia.smil", edit)
-    problems = check_overlays(bad)
-    assert any("out of order or overlapping" in p for p in problems), problems
+    problems = overlay_problems(bad)
+    assert any(p.startswith("C-OVL-008 ") and "out of order or overlapping" in p for p in problems), problems
 
 
 @needs_build
 def test_check_fails_on_a_sentence_missing_from_its_overlay(built, tmp_path):
     bad = tamper(built, tmp_path / "bad.epub", "EPUB/smil/poppys.smil",
                  lambda s: re.sub(r'\s*<par id="par-poppys-s0007">.*?</par>', "", s, count=1, flags=re.S))
-    problems = check_overlays(bad)
+    problems = overlay_problems(bad)
     assert any("1 sentence(s) of EPUB/text/poppys.xhtml are not in the overlay (first poppys-s0007)" in p
                for p in problems), problems
 
@@ -386,7 +391,7 @@ def test_check_fails_on_a_sentence_missing_from_its_overlay(built, tmp_path):
 @needs_build
 def test_check_fails_on_an_active_class_without_css(built, tmp_path):
     bad = tamper(built, tmp_path / "bad.epub", "EPUB/css/book.css", lambda s: s.replace(f".{ACTIVE_CLASS}", ".other"))
-    assert any("has no CSS rule" in p for p in check_overlays(bad))
+    assert any(p.startswith("C-OVL-014 ") and "has no CSS rule" in p for p in overlay_problems(bad))
 
 
 @needs_validators
@@ -519,21 +524,24 @@ def test_epubcheck_result_is_kept_for_the_gate_and_tied_to_its_epub(built, tmp_p
     import subprocess
     import sys
 
-    from pipeline.checks.gate import check_epub_lane
+    from pipeline.checks.epub import epub_check
+    from pipeline.model.contracts import CheckResult, Finding, read_check_result, write_check_result
 
     result = tmp_path / "epubcheck.json"
     r = subprocess.run([sys.executable, "-m", "pipeline", "check-epub", str(built), "--result", str(result)],
                        capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
-    data = json.loads(result.read_text(encoding="utf-8"))
-    assert data["epubcheck"] == [] and data["epub_sha256"] == hashlib.sha256(built.read_bytes()).hexdigest()
+    kept = read_check_result(result, "epubcheck")
+    assert kept.passed and kept.findings == () and kept.subject_sha256 == hashlib.sha256(built.read_bytes()).hexdigest()
+    assert json.loads(result.read_text(encoding="utf-8"))["subject_sha256"] == kept.subject_sha256
     # findings recorded for this EPUB fail the gate without EPUBCheck running again
-    data["epubcheck"] = ["EPUBCheck ERROR RSC-005 EPUB/nav.xhtml:3 planted"]
-    result.write_text(json.dumps(data), encoding="utf-8")
-    lane = check_epub_lane(built, tmp_path / "report", epubcheck_result=result)
-    assert not lane["ok"] and lane["problems"] == ["EPUBCheck ERROR RSC-005 EPUB/nav.xhtml:3 planted"]
+    planted = Finding("C-EPUB-001", "EPUB/nav.xhtml:3", "EPUBCheck ERROR RSC-005 planted")
+    write_check_result(result, CheckResult("epubcheck", False, (planted,), "1 problem(s)", 1.0,
+                                           subject_sha256=kept.subject_sha256))
+    lane = epub_check(built, tmp_path / "report", epubcheck_result=result)
+    assert lane.name == "epub" and not lane.passed and lane.findings == (planted,)
     # ...but not for another EPUB: there EPUBCheck runs (and finds the real file clean)
-    data["epub_sha256"] = "0" * 64
-    result.write_text(json.dumps(data), encoding="utf-8")
-    lane = check_epub_lane(built, tmp_path / "report", epubcheck_result=result)
-    assert lane["ok"], lane["problems"]
+    write_check_result(result, CheckResult("epubcheck", False, (planted,), "1 problem(s)", 1.0,
+                                           subject_sha256="0" * 64))
+    lane = epub_check(built, tmp_path / "report", epubcheck_result=result)
+    assert lane.passed and lane.ran, lane.problems

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.stages import feed as feedmod
-from pipeline.checks.feed import check_feed
+from pipeline.checks.feed import check_feed, feed_check
 from pipeline.stages.feed import build_feed, episode_guid, podcast_guid
 from pipeline.model.problems import InputError
 from pipeline.model.sources import load_book
@@ -22,6 +22,12 @@ from pipeline.stages.syncmap import to_json_chapters, to_webvtt
 from pipeline.system.locate import PARTYTIME as PARTYTIME_MODULE, ToolMissing, node_file
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def feed_problems(*args, **kwargs) -> list[str]:
+    """The feed rules' findings as the lines the release prints (code, where, what)."""
+    return [str(f) for f in check_feed(*args, **kwargs)]
+
 PARTYTIME = ROOT / "tests" / "js" / "partytime.cjs"
 FFMPEG = shutil.which("ffmpeg")
 NODE = shutil.which("node")
@@ -314,7 +320,7 @@ def test_channel_description_is_at_most_4000_bytes(copy):
 
     desc = etree.parse(str(site / "podcast.xml")).getroot().findtext("channel/description")
     assert 3000 < len(desc.encode("utf-8")) <= 4000 and desc.endswith("…")
-    assert check_feed(site, load_book(texts)) == []
+    assert feed_problems(site, load_book(texts)) == []
 
 
 def test_podcast_guid_matches_the_namespace_examples():
@@ -357,7 +363,7 @@ def test_editing_a_title_and_text_keeps_guids_and_enclosures(copy):
     assert after[1]["title"] == "Poppy’s: a mortuary with open doors" != before[1]["title"]
     assert [i["guid"] for i in after] == [i["guid"] for i in before]
     assert [i["enclosure"] for i in after] == [i["enclosure"] for i in before]
-    assert check_feed(site, load_book(texts), previous=None) == []
+    assert feed_problems(site, load_book(texts), previous=None) == []
 
 
 # ---------------------------------------------------------------------------- the feed rules
@@ -365,17 +371,22 @@ def test_editing_a_title_and_text_keeps_guids_and_enclosures(copy):
 
 def test_check_feed_passes_on_a_good_site(built):
     texts, site = built
-    assert check_feed(site, load_book(texts)) == []
+    assert feed_problems(site, load_book(texts)) == []
 
 
 def test_check_feed_catches_a_missing_file(copy):
     texts, site = copy
     (site / "transcripts" / "poppys.vtt").unlink()
     (site / "audio" / "barking-dagenham.mp3").unlink()
-    problems = check_feed(site, load_book(texts))
+    problems = feed_problems(site, load_book(texts))
     assert any("transcripts/poppys.vtt does not resolve" in p for p in problems), problems
     assert any("audio/barking-dagenham.mp3 does not resolve" in p for p in problems), problems
     assert len(problems) == 2
+    # the gate's typed result: failed, each finding coded (a URL that names no file of the site)
+    result = feed_check(site, load_book(texts))
+    assert result.name == "feed" and not result.passed and result.ran
+    assert [f.code for f in result.findings] == ["C-FEED-015", "C-FEED-015"]
+    assert all(f.where.endswith("podcast.xml") for f in result.findings)
     with pytest.raises(InputError) as e:
         build_feed(load_book(texts), site, None)
     assert {p.code for p in e.value.problems} == {"E-FEED-001"} and len(e.value.problems) == 2
@@ -390,8 +401,8 @@ def test_check_feed_catches_a_wrong_length_and_duration(copy):
     i = xml.index("audio/poppys.mp3")
     xml = xml[:i] + xml[i:].replace(f"<itunes:duration>{dur}<", f"<itunes:duration>{dur + 7}<", 1)
     (site / "podcast.xml").write_text(xml, encoding="utf-8")
-    problems = check_feed(site, load_book(texts))
-    assert any("enclosure length" in p and "hauy.mp3" in p for p in problems), problems
+    problems = feed_problems(site, load_book(texts))
+    assert any(p.startswith("C-FEED-011 ") and "enclosure length" in p and "hauy.mp3" in p for p in problems), problems
     assert any(f"itunes:duration {dur + 7} s does not match" in p for p in problems), problems
 
 
@@ -401,7 +412,7 @@ def test_check_feed_catches_a_duplicate_guid(copy):
     g0, g1 = (episode_guid(book, p) for p in book.narrated_parts[:2])
     xml = (site / "podcast.xml").read_text(encoding="utf-8").replace(g1, g0)
     (site / "podcast.xml").write_text(xml, encoding="utf-8")
-    problems = check_feed(site, book)
+    problems = feed_problems(site, book)
     assert [p for p in problems if "same guid" in p] and len(problems) == 1, problems
 
 
@@ -416,14 +427,14 @@ def test_vanished_guid_is_an_error_unless_retired(copy, tmp_path):
         _build(texts, site, previous)
     assert [p.code for p in e.value.problems] == ["E-FEED-004"] and gone in str(e.value)
     _build(texts, site)                                    # without the published feed it builds...
-    problems = check_feed(site, load_book(texts), previous)  # ...but the check catches the loss
+    problems = feed_problems(site, load_book(texts), previous)  # ...but the check catches the loss
     assert len(problems) == 1 and gone in problems[0] and "retired_guids" in problems[0]
     toml = (texts / "book.toml").read_text(encoding="utf-8")
     (texts / "book.toml").write_text(toml.replace("retired_guids = []", f'retired_guids = ["{gone}"]'),
                                      encoding="utf-8")
-    assert check_feed(site, load_book(texts), previous) == []
+    assert feed_problems(site, load_book(texts), previous) == []
     _build(texts, site, previous)
-    assert check_feed(site, load_book(texts), previous) == []
+    assert feed_problems(site, load_book(texts), previous) == []
 
 
 @pytest.mark.parametrize("size,mode,fmt,expect", [
@@ -438,14 +449,14 @@ def test_check_feed_catches_bad_artwork(copy, size, mode, fmt, expect):
     texts, site = copy
     (site / "cover.png").unlink()
     _make_cover(site / "cover.png", size, "P" if fmt == "GIF" else mode, fmt)
-    problems = check_feed(site, load_book(texts))
+    problems = feed_problems(site, load_book(texts))
     assert any(expect in p for p in problems), problems
 
 
 def test_check_feed_catches_missing_artwork(copy):
     texts, site = copy
     (site / "cover.png").unlink()
-    problems = check_feed(site, load_book(texts))
+    problems = feed_problems(site, load_book(texts))
     assert any("cover.png does not resolve" in p for p in problems), problems
 
 
@@ -457,7 +468,7 @@ def test_check_feed_catches_a_missing_apple_tag(copy):
     xml = re.sub(r"\s*<itunes:category[^>]*/>", "", xml)
     xml = re.sub(r"\s*<itunes:explicit>[^<]*</itunes:explicit>", "", xml)
     (site / "podcast.xml").write_text(xml, encoding="utf-8")
-    problems = check_feed(site, load_book(texts))
+    problems = feed_problems(site, load_book(texts))
     assert any("itunes:category" in p for p in problems) and any("itunes:explicit" in p for p in problems)
 
 
@@ -526,7 +537,7 @@ def test_feed_over_the_real_built_site(tmp_path):
     assert not fp.bozo
     assert [(e.title, e.id, e.enclosures[0].href, int(e.enclosures[0].length), int(e.itunes_duration))
             for e in fp.entries] == want
-    problems = check_feed(site, book)
+    problems = feed_problems(site, book)
     if not (output / "index.html").exists():
         # the web edition (index.html, stories/ID.html) is another stage's output, not built yet
         problems = [p for p in problems

@@ -210,16 +210,16 @@ def test_release_check_exits_3_on_a_strict_deviation(build: Path, monkeypatch, c
 
     assert run_proof(build) == 0
     strict = [book(strict=True)]
-    monkeypatch.setattr(pipeline.model.sources, "load_book", lambda *a, **k: strict[0])
+    monkeypatch.setattr(pipeline.checks.gate, "load_book", lambda *a, **k: strict[0])
     monkeypatch.setattr(pipeline.checks.gate, "run_checks", lambda *a, **k: [])
-    monkeypatch.setattr(facts, "collect_parts", lambda *a, **k: [])
+    monkeypatch.setattr(pipeline.checks.gate, "collect_parts", lambda *a, **k: [])
     args = ["check", "site", "--texts", "texts", "--build", str(build), "--report", str(build / "report"),
             "-o", str(build / "report" / "checked")]
     assert cli.main(args) == 3
     err = capsys.readouterr().err.splitlines()
-    assert err == ["FAIL proof: tiny: retake at 0:01.0–0:01.4 tiny-s0002 not accepted",
-                   "FAIL proof: tiny: skip at 0:03.0 tiny-s0004 not accepted",
-                   "FAIL proof: tiny: extra at 0:04.5–0:04.8 tiny-s0005 not accepted"]
+    assert err == ["FAIL proof: C-PROOF-001 tiny: retake at 0:01.0–0:01.4 tiny-s0002 not accepted",
+                   "FAIL proof: C-PROOF-001 tiny: skip at 0:03.0 tiny-s0004 not accepted",
+                   "FAIL proof: C-PROOF-001 tiny: extra at 0:04.5–0:04.8 tiny-s0005 not accepted"]
     assert not (build / "report" / "checked").exists()
     strict[0] = book(strict=False)
     assert cli.main(args) == 0

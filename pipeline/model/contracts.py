@@ -761,6 +761,120 @@ def read_podcast_chapters(path: Path) -> PodcastChapters:
     return result
 
 
+
+# ---------------------------------------------------------------------------- check results (the release gate)
+# build/report/axe.json (check-web), build/report/epubcheck.json (check-epub --result) and
+# build/report/checks.json (check: every result): written by the checks, read by the gate and the report.
+# A finding's code says which rule it broke: C-EPUB-..., C-OVL-... (media overlays), C-FEED-..., C-AXE-...,
+# C-LOUD-..., C-LINK-..., C-PROOF-..., C-RUN-001 (the check could not run at all); see docs/architecture.md.
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    """One thing a check found wrong: its rule's code, where (a file, file:line, a page), what."""
+    code: str
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.where}: {self.message}" if self.where else f"{self.code} {self.message}"
+
+    def to_dict(self) -> dict[str, object]:
+        return {"code": self.code, "where": self.where, "message": self.message}
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check's result. ``passed`` is what the gate judges; ``ran`` is false when the check could not
+    run at all (a tool missing: its findings say why), which a check stage treats as its own error.
+    ``subject_sha256`` names what was checked when the result is kept for later (the EPUB of
+    ``epubcheck.json``). ``summary`` is for people only: nothing judges it."""
+    name: str
+    passed: bool
+    findings: tuple[Finding, ...] = ()
+    summary: str = ""
+    seconds: float = 0.0
+    ran: bool = True
+    subject_sha256: str = ""
+
+    @property
+    def problems(self) -> list[str]:
+        """The findings as lines (the terminal and the report show these)."""
+        return [str(f) for f in self.findings]
+
+    # Transitional, for the report until it reads these types (issue 13): ``result["ok"]``,
+    # ``result.get("problems")`` as the dicts of before.
+    _LEGACY = {"ok": "passed", "problems": "problems", "name": "name", "summary": "summary", "seconds": "seconds"}
+
+    def __getitem__(self, key: str) -> object:
+        if key not in self._LEGACY:
+            raise KeyError(key)
+        return getattr(self, self._LEGACY[key])
+
+    def get(self, key: str, default: object = None) -> object:
+        return self[key] if key in self._LEGACY else default
+
+    def to_dict(self) -> dict[str, object]:
+        d: dict[str, object] = {"name": self.name, "passed": self.passed, "ran": self.ran, "summary": self.summary,
+                                "seconds": round(self.seconds, 1), "findings": [f.to_dict() for f in self.findings]}
+        if self.subject_sha256:
+            d["subject_sha256"] = self.subject_sha256
+        # transitional keys for the report's reader of checks.json (issue 13), ignored by read_check_result
+        d["ok"], d["problems"] = self.passed, self.problems
+        return d
+
+
+def could_not_run(name: str, findings: Sequence[Finding] | Finding, seconds: float = 0.0) -> CheckResult:
+    """A check that could not run at all: a failed check, whose findings say why."""
+    found = (findings,) if isinstance(findings, Finding) else tuple(findings)
+    return CheckResult(name, False, found, "could not run", seconds, ran=False)
+
+
+def _check_result(r: _Fields, d: Mapping[str, object], where: str) -> CheckResult:
+    findings = tuple(Finding(r.text(f, "code", f"{where}: finding {i}"), r.text(f, "where", f"{where}: finding {i}"),
+                             r.text(f, "message", f"{where}: finding {i}"))
+                     for i, f in enumerate(r.items(d, "findings", where)))
+    return CheckResult(name=r.text(d, "name", where), passed=r.flag(d, "passed", where), findings=findings,
+                       summary=r.text(d, "summary", where, default=""), seconds=r.num(d, "seconds", where),
+                       ran=r.flag(d, "ran", where), subject_sha256=r.text(d, "subject_sha256", where, default=""))
+
+
+def write_check_result(path: Path, result: CheckResult) -> None:
+    atomic_write_text(path, _dumps(result.to_dict()))
+
+
+def read_check_result(path: Path, name: str | None = None) -> CheckResult:
+    """One check's result (``axe.json``, ``epubcheck.json``): ``E-CHECK-001`` when it is missing, is not a
+    check result, or (with ``name``) is another check's."""
+    shown = display_path(path)
+    data = _load(path, Problem(shown, 0, "E-CHECK-001", "check result not found (run its check stage)"),
+                 "E-CHECK-001", "check result")
+    r = _Fields(path, "E-CHECK-001")
+    result = _check_result(r, r.obj(data, "check result"), "check result")
+    if name is not None and not r.problems and result.name != name:
+        r.problem(f"is the result of '{result.name}', not of '{name}'")
+    r.done()
+    return result
+
+
+def write_check_results(path: Path, results: Sequence[CheckResult]) -> None:
+    atomic_write_text(path, _dumps([x.to_dict() for x in results]))
+
+
+def read_check_results(path: Path) -> list[CheckResult]:
+    """Every result of the release check (``checks.json``): ``E-CHECK-001`` when it is not a list of them."""
+    shown = display_path(path)
+    data = _load(path, Problem(shown, 0, "E-CHECK-001", "check results not found (run the check stage)"),
+                 "E-CHECK-001", "check results")
+    r = _Fields(path, "E-CHECK-001")
+    if not isinstance(data, list):
+        r.problem("is not a list of check results")
+        data = []
+    results = [_check_result(r, r.obj(d, f"result {i}"), f"result {i}") for i, d in enumerate(data)]
+    r.done()
+    return results
+
+
 __all__ = [
     "DEVIATION_KINDS", "DOUBT", "CONTIGUOUS", "Fragment", "Chapter", "Deviation", "SyncMap", "write_syncmap",
     "read_syncmap", "audible_clips", "mismatch",
@@ -771,4 +885,6 @@ __all__ = [
     "ProofDeviation", "ProofCut", "Proof", "read_proof",
     "ENVELOPE_HOP", "write_envelope", "read_envelope",
     "CHAPTERS_VERSION", "PodcastChapter", "PodcastChapters", "read_podcast_chapters",
+    "Finding", "CheckResult", "could_not_run", "write_check_result", "read_check_result", "write_check_results",
+    "read_check_results",
 ]

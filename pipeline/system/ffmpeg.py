@@ -56,7 +56,7 @@ def probe(path: Path) -> StreamInfo:
                        errors="replace")
     m = _AUDIO.search(r.stderr)
     if not m:
-        reason = _last_error(r.stderr) or "no audio stream found"
+        reason = error_line(r.stderr) or "no audio stream found"
         raise InputError(Problem(shown, 0, "E-AUDIO-003", f"unreadable audio file: {reason}"))
     layout = m.group(3).strip()
     ch_match = re.match(r"(\d+) channels", layout)
@@ -66,7 +66,9 @@ def probe(path: Path) -> StreamInfo:
     return StreamInfo(codec=m.group(1), sample_rate=int(m.group(2)), channels=channels, duration=duration)
 
 
-def _last_error(stderr: str) -> str:
+def error_line(stderr: str) -> str:
+    """The line of ffmpeg's stderr that says what went wrong (its last error-like line, without the
+    ``[component @ 0x...]`` prefix), at most 200 characters; for a coded problem's message."""
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
     for ln in reversed(lines):
         if any(w in ln for w in ("Invalid", "invalid", "Error", "error", "not", "failed", "corrupt", "truncat")):
@@ -74,18 +76,21 @@ def _last_error(stderr: str) -> str:
     return lines[-1][:200] if lines else ""
 
 
+_last_error = error_line    # the old private name, for callers not yet switched to error_line / stream_error
+
+
 def stream_error(err, what: Path, code: str = "E-AUDIO-004", action: str = "could not decode") -> InputError:
     """The one coded line for an ffmpeg process that failed, from its stderr captured in the file ``err``."""
     err.seek(0)
     text = err.read().decode("utf-8", "replace")
-    return InputError(Problem(display_path(what), 0, code, f"{action}: {_last_error(text) or 'ffmpeg failed'}"))
+    return InputError(Problem(display_path(what), 0, code, f"{action}: {error_line(text) or 'ffmpeg failed'}"))
 
 
 def run(args: list[str], what: Path, code: str = "E-AUDIO-004", action: str = "could not decode") -> str:
     """Run ffmpeg; on failure raise one InputError line naming ``what``. Returns stderr."""
     r = subprocess.run([ffmpeg_exe(), *BASE_ARGS, *args], capture_output=True, text=True, errors="replace")
     if r.returncode != 0:
-        raise InputError(Problem(display_path(what), 0, code, f"{action}: {_last_error(r.stderr) or 'ffmpeg failed'}"))
+        raise InputError(Problem(display_path(what), 0, code, f"{action}: {error_line(r.stderr) or 'ffmpeg failed'}"))
     return r.stderr
 
 
