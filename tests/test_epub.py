@@ -545,3 +545,17 @@ def test_epubcheck_result_is_kept_for_the_gate_and_tied_to_its_epub(built, tmp_p
                                            subject_sha256="0" * 64))
     lane = epub_check(built, tmp_path / "report", epubcheck_result=result)
     assert lane.passed and lane.ran, lane.problems
+
+
+def test_one_markup_for_emphasis_and_names():
+    """The editions share one reading of emphasis and one way to list names (pipeline/stages/markup.py)."""
+    from pipeline.stages.markup import join_names, segments, sentence_html
+
+    assert [join_names(n) for n in ([], ["A"], ["A", "B"], ["A", "B", "C"])] == ["", "A", "A and B", "A, B and C"]
+    # ranges out of order, overlapping or past the end are clipped, never doubled
+    assert segments("abcdefgh", ((6, 99), (1, 3), (2, 4))) == (("a", False), ("bc", True), ("d", True),
+                                                               ("ef", False), ("gh", True))
+    assert sentence_html("x <y> & z", ((2, 5),)) == "x <strong>&lt;y&gt;</strong> &amp; z"
+    span = _sentence(etree.Element("p"), Sentence(id="s1", text="one two three", line=1, strong=((4, 7),)))
+    assert etree.tostring(span) == (b'<html:span xmlns:html="http://www.w3.org/1999/xhtml" id="s1">one '
+                                    b'<html:strong>two</html:strong> three</html:span>')

@@ -20,6 +20,7 @@ from pipeline.model.sources import load_book
 from pipeline.model.contracts import Chapter, Fragment, SyncMap
 from pipeline.stages.syncmap import to_json_chapters, to_webvtt
 from pipeline.system.locate import PARTYTIME as PARTYTIME_MODULE, ToolMissing, node_file
+from pipeline.system.mp3 import mp3_duration
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -99,7 +100,7 @@ def _make_site(root: Path) -> tuple[Path, Path]:
         if source is None:
             continue
         _make_mp3(source, site / "audio" / f"{part.id}.mp3")
-        duration = feedmod.mp3_seconds(site / "audio" / f"{part.id}.mp3")
+        duration = mp3_duration(site / "audio" / f"{part.id}.mp3")
         sentences = part.sentences()
         step = duration / len(sentences)
         frags = tuple(Fragment(id=s.id, text=s.text, begin=i * step, end=(i + 1) * step, confidence=1.0)
@@ -152,7 +153,7 @@ def _expected(texts: Path, site: Path) -> list[dict]:
         out.append({
             "id": part.id, "title": part.title, "guid": episode_guid(book, part),
             "url": f"{book.podcast.base_url}audio/{part.id}.mp3", "length": mp3.stat().st_size,
-            "duration": round(feedmod.mp3_seconds(mp3)),
+            "duration": round(mp3_duration(mp3)),
         })
     return out
 
@@ -397,7 +398,7 @@ def test_check_feed_catches_a_wrong_length_and_duration(copy):
     with open(site / "audio" / "hauy.mp3", "ab") as f:
         f.write(b"\0" * 333)
     xml = (site / "podcast.xml").read_text(encoding="utf-8")
-    dur = round(feedmod.mp3_seconds(site / "audio" / "poppys.mp3"))
+    dur = round(mp3_duration(site / "audio" / "poppys.mp3"))
     i = xml.index("audio/poppys.mp3")
     xml = xml[:i] + xml[i:].replace(f"<itunes:duration>{dur}<", f"<itunes:duration>{dur + 7}<", 1)
     (site / "podcast.xml").write_text(xml, encoding="utf-8")
@@ -521,7 +522,7 @@ def test_feed_over_the_real_built_site(tmp_path):
     (site / "podcast.xml").write_bytes(data)
     assert build_feed(book, site, None) == data
     want = [(p.title, episode_guid(book, p), f"{book.podcast.base_url}audio/{p.id}.mp3",
-             feedmod.audio_path(output, p).stat().st_size, round(feedmod.mp3_seconds(feedmod.audio_path(output, p))))
+             feedmod.audio_path(output, p).stat().st_size, round(mp3_duration(feedmod.audio_path(output, p))))
             for p in book.narrated_parts]
     got = _partytime(site / "podcast.xml")
     assert [(i["title"], i["guid"], i["enclosure"]["url"], i["enclosure"]["length"], i["duration"])

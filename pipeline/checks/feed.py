@@ -15,9 +15,10 @@ from PIL import Image, UnidentifiedImageError
 
 from pipeline.model.contracts import CheckResult, Finding
 from pipeline.model.problems import CheckFailed, display_path
+from pipeline.system.mp3 import mp3_duration
 from pipeline.model.sources import load_book
 from pipeline.stages.feed import (ATOM_NS, FEED_NAME, ITUNES_NS, MAX_DESCRIPTION_BYTES,
-                                  PODCAST_NS, _parse, mp3_seconds, podcast_guid, vanished_guids, whole_seconds)
+                                  PODCAST_NS, _parse, podcast_guid, vanished_guids, whole_seconds)
 
 ARTWORK_MIN, ARTWORK_MAX = 1400, 3000    # Apple: square artwork of 1400-3000 px
 
@@ -160,7 +161,7 @@ def check_feed(site: Path, book, previous: Path | None = None) -> list[Finding]:
                                                              f"{display_path(path)} ({size} bytes)"))
             dur = text(item, f"{it}duration")
             try:
-                actual = whole_seconds(mp3_seconds(path))
+                actual = whole_seconds(mp3_duration(path))
             except Exception as e:  # noqa: BLE001 - a broken MP3 is a failed check, not a crash
                 problems.append(Finding("C-FEED-012", where, f"audio {display_path(path)} is not a readable MP3: {e}"))
             else:

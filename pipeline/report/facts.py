@@ -17,20 +17,20 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import mutagen
-import mutagen.mp3
 
+from pipeline.checks.loudness import recorded_loudness
 from pipeline.model.contracts import (
     KeptRetake,
     Proof,
     read_audio_report,
     read_cuts,
-    read_loudness,
     read_proof,
     read_syncmap,
 )
 from pipeline.model.problems import InputError, Problem, display_path
 from pipeline.report.timeline import LOW_CONFIDENCE, timeline_png
-from pipeline.stages.audio import Loudness, measure, payload_sha256
+from pipeline.stages.audio import Loudness, measure
+from pipeline.system.mp3 import mp3_duration as header_duration
 
 LOWEST_SHOWN = 5          # the weakest alignments listed per part
 DEFAULT_BUILD = Path("build")     # the build tree (the Makefile's), where ReportInputs.under finds each input
@@ -158,12 +158,12 @@ class PartFacts:
 
 
 def mp3_duration(path: Path, fallback: float) -> float:
-    """The MP3's duration from its Xing/LAME header (mutagen), or ``fallback`` when mutagen cannot read it."""
+    """The MP3's duration from its Xing/LAME header (:mod:`pipeline.system.mp3`), or ``fallback`` when
+    mutagen cannot read it."""
     try:
-        info = mutagen.mp3.MP3(str(path)).info
+        return header_duration(path)
     except (mutagen.MutagenError, OSError):
-        info = None
-    return float(info.length) if info is not None else float(fallback)
+        return float(fallback)
 
 
 def measure_mp3(path: Path) -> Loudness:
@@ -178,12 +178,12 @@ def measure_mp3(path: Path) -> Loudness:
 
 def measured_or_measure(mp3: Path, measured: Path) -> Loudness:
     """The measurement taken when the MP3 was encoded (its loudness record), if its audio bytes are the
-    published ones; else the MP3 measured now."""
-    if measured.exists():
-        record = read_loudness(measured)
-        if record.payload_sha256 == payload_sha256(mp3):
-            return Loudness(integrated=record.integrated, true_peak=record.true_peak,
-                            duration=mp3_duration(mp3, record.duration))
+    published ones (the loudness check's rule, :func:`pipeline.checks.loudness.recorded_loudness`); else
+    the MP3 measured now."""
+    record = recorded_loudness(mp3, measured)
+    if record is not None:
+        return Loudness(integrated=record.integrated, true_peak=record.true_peak,
+                        duration=mp3_duration(mp3, record.duration))
     return measure_mp3(mp3)
 
 

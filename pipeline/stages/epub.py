@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import io
 import re
 import shutil
 import sys
@@ -35,7 +34,9 @@ from typing import Iterable
 
 from lxml import etree
 
+from pipeline.stages.markup import join_names, segments
 from pipeline.system.fsutil import atomic_path
+from pipeline.system.mp3 import mp3_duration
 from pipeline.model.problems import InputError, Problem, display_path
 from pipeline.model.sources import Block, Book, Part, Sentence, load_book
 from pipeline.model.contracts import SyncMap, audible_clips, mismatch, read_syncmap
@@ -117,14 +118,6 @@ class Overlay:
     def unread(self) -> int:
         """Sentences with no narration (text-only pars)."""
         return sum(1 for c in self.clips if not c.audible)
-
-
-def mp3_duration(path_or_bytes: Path | bytes) -> float:
-    from mutagen.mp3 import MP3
-
-    if isinstance(path_or_bytes, (bytes, bytearray)):
-        return float(MP3(fileobj=io.BytesIO(path_or_bytes)).info.length)
-    return float(MP3(path_or_bytes).info.length)
 
 
 def load_overlays(book: Book, sync_dir: Path | None, audio_dir: Path | None) -> dict[str, Overlay]:
@@ -244,21 +237,14 @@ def _sentence(parent: etree._Element, s: Sentence) -> etree._Element:
     if parent.text is None and len(parent) == 0:
         parent.text = ""  # mixed content: keeps the pretty printer from adding whitespace around the span
     span = _el(parent, "span", id=s.id)
-    pos = 0
     last: etree._Element | None = None
-    for a, b in s.strong:
-        plain = s.text[pos:a]
-        if last is None:
-            span.text = (span.text or "") + plain
+    for run, emphasised in segments(s.text, s.strong):
+        if emphasised:
+            last = _el(span, "strong", run)
+        elif last is None:
+            span.text = (span.text or "") + run
         else:
-            last.tail = (last.tail or "") + plain
-        last = _el(span, "strong", s.text[a:b])
-        pos = b
-    rest = s.text[pos:]
-    if last is None:
-        span.text = (span.text or "") + rest
-    else:
-        last.tail = (last.tail or "") + rest
+            last.tail = (last.tail or "") + run
     return span
 
 
@@ -323,7 +309,7 @@ def _blocks(parent: etree._Element, blocks: Iterable[Block], sub_level: int) -> 
 
 def cover_alt(book: Book) -> str:
     sub = f": {book.subtitle}" if book.subtitle else ""
-    return f"Cover of {book.title}{sub}. By {_join_names(book.authors)}. {book.publisher}."
+    return f"Cover of {book.title}{sub}. By {join_names(book.authors)}. {book.publisher}."
 
 
 def cover_xhtml(book: Book, image_href: str) -> bytes:
@@ -340,22 +326,13 @@ def titlepage_xhtml(book: Book, narrated: bool) -> bytes:
     _el(sec, "h1", book.title, id="book-title")
     if book.subtitle:
         _el(sec, "p", book.subtitle, class_="subtitle", epub_type="subtitle", role="doc-subtitle")
-    _el(sec, "p", _join_names(book.authors), class_="authors")
+    _el(sec, "p", join_names(book.authors), class_="authors")
     _el(sec, "p", book.publisher, class_="publisher")
     if narrated:
         _el(sec, "p", f"Narrated by {book.narrator}", class_="narrator")
     if book.rights:
         _el(sec, "p", book.rights, class_="rights")
     return _serialise(html)
-
-
-def _join_list(items: list[str]) -> str:
-    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
-
-
-def _join_names(names: Iterable[str]) -> str:
-    names = list(names)
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def nav_xhtml(book: Book, has_cover: bool) -> bytes:
@@ -487,7 +464,7 @@ def a11y_summary(book: Book, f: Facts) -> str:
                          + (f" in each of the {f.reflections} stories" if f.reflections > 1 else ""))
     out = [f"This EPUB 3 edition meets {CONFORMS_TO}, checked with EPUBCheck and DAISY Ace.",
            f"A nested table of contents lists its {f.parts} parts and their {f.sections} sections; "
-           + _join_list(structure) + ".",
+           + join_names(structure) + ".",
            "The text reflows and follows the reader's choice of font, size, spacing and colours."]
     if f.overlays:
         who = f", read by {book.narrator}" if book.narrator else ""
@@ -497,7 +474,7 @@ def a11y_summary(book: Book, f: Facts) -> str:
         else:
             out.append(f"{len(f.narrated)} of the {f.parts} parts have synchronised narration (media overlays){who}: "
                        "each sentence and heading is highlighted as it is read. "
-                       f"Text only, without narration: {_join_names(f.text_only)}.")
+                       f"Text only, without narration: {join_names(f.text_only)}.")
         if f.unread:
             out.append(f"{f.unread} {'sentence is' if f.unread == 1 else 'sentences are'} not in the narration "
                        "and so never highlighted.")

@@ -25,7 +25,9 @@ from pathlib import Path
 from pipeline.model.contracts import read_podcast_chapters
 from pipeline.system.fsutil import atomic_write_bytes
 from pipeline.model.problems import InputError, Problem, display_path
+from pipeline.stages.markup import sentence_html
 from pipeline.stages.syncmap import timestamp
+from pipeline.system.mp3 import mp3_duration
 
 PODCAST_NS = "https://podcastindex.org/namespace/1.0"
 ITUNES_NS = "http://www.itunes.com/dtds/podcast-1.0.dtd"
@@ -80,12 +82,6 @@ def published_at(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, PUBLISH_TIME)
 
 
-def mp3_seconds(path: Path) -> float:
-    from mutagen.mp3 import MP3
-
-    return float(MP3(path).info.length)
-
-
 def whole_seconds(seconds: float) -> int:
     return int(round(seconds))
 
@@ -98,18 +94,8 @@ def _squash(text: str) -> str:
 
 
 def _sentence_html(sentence) -> str:
-    """A sentence as escaped HTML, its emphasised ranges in <strong>."""
-    text = sentence.text
-    out, pos = [], 0
-    for a, b in sentence.strong:
-        a, b = max(a, pos), min(b, len(text))
-        if b <= a:
-            continue
-        out.append(html.escape(text[pos:a], quote=False))
-        out.append(f"<strong>{html.escape(text[a:b], quote=False)}</strong>")
-        pos = b
-    out.append(html.escape(text[pos:], quote=False))
-    return _squash("".join(out))
+    """A sentence as escaped HTML, its emphasised ranges in <strong>, white space folded."""
+    return _squash(sentence_html(sentence.text, sentence.strong))
 
 
 def _sentences_html(sentences) -> str:
@@ -422,7 +408,7 @@ def build_feed(book, output_dir: Path, previous: Path | None = None) -> bytes:
         fe.guid(episode_guid(book, part), permalink=False)
         fe.enclosure(f"{base}audio/{part.id}.mp3", str(mp3.stat().st_size), "audio/mpeg")
         fe.pubDate(published_at(part.published))
-        fe.podcast.itunes_duration(whole_seconds(mp3_seconds(mp3)))
+        fe.podcast.itunes_duration(whole_seconds(mp3_duration(mp3)))
         if pod.type == "serial":
             fe.podcast.itunes_episode(number)
         fe.podcast.itunes_episode_type("full")

@@ -28,6 +28,7 @@ import jinja2
 from pipeline.model.contracts import audible_clips, mismatch, read_syncmap
 from pipeline.model.problems import InputError, Problem, display_path
 from pipeline.model.sources import load_book
+from pipeline.stages.markup import join_names, segments
 from pipeline.system.fsutil import atomic_write_text
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
@@ -81,23 +82,6 @@ class PartView:
     page: str                                # stories/ID.html, relative to the site root
     audio: str                               # audio/ID.mp3
     transcript: str                          # transcripts/ID.vtt
-
-
-def segments(text: str, strong: tuple[tuple[int, int], ...]) -> tuple[tuple[str, bool], ...]:
-    """Split a sentence's text into plain and emphasised runs (emphasis is shown by weight)."""
-    out: list[tuple[str, bool]] = []
-    pos = 0
-    for a, b in sorted(strong):
-        a, b = max(a, pos), min(b, len(text))
-        if a >= b:
-            continue
-        if a > pos:
-            out.append((text[pos:a], False))
-        out.append((text[a:b], True))
-        pos = b
-    if pos < len(text) or not out:
-        out.append((text[pos:], False))
-    return tuple(out)
 
 
 def format_duration(seconds: float) -> tuple[str, str]:
@@ -185,14 +169,6 @@ def environment():
 def _common(book, root: str) -> dict:
     return {"book": book, "csp": CSP, "root": root, "lang": book.language,
             "static": f"{root}static/", "authors": join_names(book.authors)}
-
-
-def join_names(names) -> str:
-    """"A, B and C"."""
-    names = list(names)
-    if len(names) <= 1:
-        return "".join(names)
-    return ", ".join(names[:-1]) + " and " + names[-1]
 
 
 def render_index(book, parts: list[PartView], env=None) -> str:

@@ -47,23 +47,24 @@ def _executable(path: Path) -> bool:
     return path.is_file() and os.access(path, os.X_OK)
 
 
-def _override(var: str, code: str, what: str) -> Path | None:
+def _override(var: str, code: str, what: str, executable: bool = False) -> Path | None:
+    """The path the environment variable ``var`` names (None when unset); one that does not exist, or
+    with ``executable`` is not an executable file, is ``code``."""
     value = os.environ.get(var, "").strip()
     if not value:
         return None
     path = Path(value).expanduser()
     if not path.exists():
         raise ToolMissing(Problem(display_path(path), 0, code, f"{what} named by {var} does not exist"))
+    if executable and not _executable(path):
+        raise ToolMissing(Problem(display_path(path), 0, code, f"{what} named by {var} is not an executable file"))
     return path
 
 
 def chromium() -> Path:
     """The Chromium executable (E-TOOL-001 when there is none)."""
-    path = _override(CHROMIUM_ENV, "E-TOOL-001", "Chromium")
+    path = _override(CHROMIUM_ENV, "E-TOOL-001", "Chromium", executable=True)
     if path is not None:
-        if not _executable(path):
-            raise ToolMissing(Problem(display_path(path), 0, "E-TOOL-001",
-                                      f"Chromium named by {CHROMIUM_ENV} is not an executable file"))
         return path
     if _executable(DEBIAN_CHROMIUM):
         return DEBIAN_CHROMIUM
@@ -78,11 +79,8 @@ def chromium() -> Path:
 
 def java() -> Path:
     """The java executable for EPUBCheck (E-TOOL-002 when there is none)."""
-    path = _override(JAVA_ENV, "E-TOOL-002", "Java")
+    path = _override(JAVA_ENV, "E-TOOL-002", "Java", executable=True)
     if path is not None:
-        if not _executable(path):
-            raise ToolMissing(Problem(display_path(path), 0, "E-TOOL-002",
-                                      f"Java named by {JAVA_ENV} is not an executable file"))
         return path
     found = shutil.which("java")
     if found:
