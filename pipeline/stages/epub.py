@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
+from ebooklib import epub
 from lxml import etree
 
 from pipeline.stages.markup import join_names, segments
@@ -495,21 +496,15 @@ def a11y_summary(book: Book, f: Facts) -> str:
 # ---------------------------------------------------------------------------- the book
 
 
-def _item_classes():
-    from ebooklib import epub
+class PrebuiltHtml(epub.EpubHtml):
+    """An XHTML document whose bytes we build (ebooklib would re-parse it with an HTML parser)."""
 
-    class PrebuiltHtml(epub.EpubHtml):
-        """An XHTML document whose bytes we build (ebooklib would re-parse it with an HTML parser)."""
-
-        def get_content(self, default=None):
-            return self.content
-
-    return epub, PrebuiltHtml
+    def get_content(self, default=None):
+        return self.content
 
 
 def build_epub(book: Book, overlays: dict[str, Overlay], cover: Path | None, output: Path) -> Facts:
     """Write the EPUB to ``output`` (atomically); return the facts its metadata was derived from."""
-    epub, PrebuiltHtml = _item_classes()
     modified = book.modified.astimezone(dt.timezone.utc)
     cover = cover if cover is not None else book.cover
     cover_ext = cover.suffix.lower() if cover else ""

@@ -22,9 +22,18 @@ import re
 import uuid
 from pathlib import Path
 
+from feedgen.ext.base import BaseEntryExtension, BaseExtension
+from feedgen.ext.podcast import PodcastExtension
+from feedgen.ext.podcast_entry import PodcastEntryExtension
+from feedgen.feed import FeedGenerator
+from feedgen.util import xml_elem
+from lxml import etree
+from markdown_it import MarkdownIt
+
 from pipeline.model.contracts import read_podcast_chapters
 from pipeline.system.fsutil import atomic_write_bytes
 from pipeline.model.problems import InputError, Problem, display_path
+from pipeline.model.sources import load_book
 from pipeline.stages.markup import sentence_html
 from pipeline.stages.syncmap import timestamp
 from pipeline.system.mp3 import mp3_duration
@@ -105,16 +114,12 @@ def _sentences_html(sentences) -> str:
 def markdown_html(text: str) -> str:
     """Markdown to a safe HTML subset: paragraphs, emphasis, lists, code and line breaks. Raw HTML, links
     and images are never passed through: their text is escaped."""
-    from markdown_it import MarkdownIt
-
     md = MarkdownIt("zero", {"html": False}).enable(["emphasis", "list", "backticks", "newline"])
     return md.render(text).strip()
 
 
 def markdown_text(text: str) -> str:
     """Markdown to plain text (what the safe HTML says, without the tags)."""
-    from markdown_it import MarkdownIt
-
     md = MarkdownIt("zero", {"html": False}).enable(["emphasis", "list", "backticks", "newline"])
     parts = []
     for tok in md.parse(text):
@@ -211,12 +216,7 @@ def license_of(rights: str, base_url: str) -> tuple[str, str | None]:
 
 
 def _extensions():
-    """The feedgen extension classes (imported lazily: the CLI loads every stage module)."""
-    from feedgen.ext.base import BaseEntryExtension, BaseExtension
-    from feedgen.ext.podcast import PodcastExtension
-    from feedgen.ext.podcast_entry import PodcastEntryExtension
-    from feedgen.util import xml_elem
-
+    """The feedgen extension classes."""
     class ItunesExtension(PodcastExtension):
         """feedgen's iTunes extension, writing itunes:explicit as Apple's current true/false."""
 
@@ -339,8 +339,6 @@ def build_feed(book, output_dir: Path, previous: Path | None = None) -> bytes:
     """The podcast RSS for ``book`` over the site in ``output_dir`` (which must hold each narrated part's
     audio/ID.mp3, chapters/ID.json and transcripts/ID.vtt). With ``previous`` (the feed as published), a
     GUID listeners have that this feed would drop is an error unless ``book.toml`` retires it."""
-    from feedgen.feed import FeedGenerator
-
     site = Path(output_dir)
     pod = book.podcast
     base = pod.base_url
@@ -422,8 +420,6 @@ def build_feed(book, output_dir: Path, previous: Path | None = None) -> bytes:
 
 
 def _parse(path: Path):
-    from lxml import etree
-
     parser = etree.XMLParser(resolve_entities=False, no_network=True)
     return etree.parse(str(path), parser)
 
@@ -444,8 +440,6 @@ def vanished_guids(previous: Path, current: set[str], retired: tuple[str, ...] |
 
 
 def cmd_feed(args: argparse.Namespace) -> int:
-    from pipeline.model.sources import load_book
-
     book = load_book(args.texts)
     data = build_feed(book, args.site, args.previous)
     atomic_write_bytes(args.output, data)

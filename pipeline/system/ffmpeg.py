@@ -1,10 +1,12 @@
 """Finding and running ffmpeg, and turning its failures into one clear line naming the file."""
 from __future__ import annotations
 
+import fcntl
 import os
 import re
 import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -21,7 +23,7 @@ def ffmpeg_exe() -> str:
     system = shutil.which("ffmpeg")
     if system:
         return system
-    try:
+    try:   # imported only when there is no system ffmpeg: the package is the fallback
         import imageio_ffmpeg
     except ImportError as e:  # pragma: no cover - imageio-ffmpeg is a dependency
         raise InputError("E-AUDIO-000 ffmpeg not found: install ffmpeg or the imageio-ffmpeg package") from e
@@ -96,8 +98,6 @@ def run(args: list[str], what: Path, code: str = "E-AUDIO-004", action: str = "c
 
 def _grow_pipe(fd: int, size: int = 1 << 20) -> None:
     """Enlarge a pipe's buffer (Linux), so the producer and the encoders do not wait on each other."""
-    import fcntl
-
     try:
         fcntl.fcntl(fd, 1031, size)   # F_SETPIPE_SZ
     except OSError:
@@ -110,9 +110,6 @@ def run_fanout(producer: list[str], consumers: list[list[str]], what: Path, code
     descriptors named by ``{fd1}``, ``{fd2}``... in its arguments); each consumer encodes from its stdin.
     The processes run concurrently, so the encoders share the cores. On failure of any, one InputError
     line naming ``what``; no output is trusted unless every process succeeded."""
-    import os
-    import tempfile
-
     extra = [os.pipe() for _ in consumers[1:]]
     for r, _ in extra:
         _grow_pipe(r)
@@ -152,8 +149,6 @@ def run_encoders(consumers: list[list[str]], feed, what: Path, code: str = "E-AU
     stdins (a list of binary files, in the consumers' order), then they are closed and awaited. The
     encoders run concurrently with the feeder. On failure of any, one InputError line naming ``what``; no
     output is trusted unless every process succeeded."""
-    import tempfile
-
     errs = [tempfile.TemporaryFile() for _ in consumers]
     procs: list[subprocess.Popen] = []
     try:
