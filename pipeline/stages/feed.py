@@ -22,12 +22,12 @@ import re
 import uuid
 from pathlib import Path
 
+import lxml.etree as etree  # first: feedgen.util (below) uses lxml.etree without importing it
 from feedgen.ext.base import BaseEntryExtension, BaseExtension
 from feedgen.ext.podcast import PodcastExtension
 from feedgen.ext.podcast_entry import PodcastEntryExtension
 from feedgen.feed import FeedGenerator
 from feedgen.util import xml_elem
-from lxml import etree
 from markdown_it import MarkdownIt
 
 from pipeline.model.contracts import read_podcast_chapters
