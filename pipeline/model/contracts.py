@@ -25,13 +25,14 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal, Protocol
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from pipeline.model.problems import InputError, Problem, display_path
 from pipeline.system.fsutil import atomic_path, atomic_write_text
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 # ---------------------------------------------------------------------------- reading JSON, coded
 
@@ -694,6 +695,7 @@ ENVELOPE_HOP = 0.010     # seconds per row of the envelope
 def write_envelope(path: Path, envelope: npt.NDArray[np.int16]) -> None:
     """``build/waveform/ID.npy``: the narration's min and max sample per 10 ms (int16, frames x 2), from the
     aligner's decode (or the cut stage's, without the cut rows), for the report's timeline picture."""
+    import numpy as np  # here, not at the top: the small per-part stages read contracts and never an envelope (0.1 s each)
     with atomic_path(path, suffix=".npy") as tmp:
         with open(tmp, "wb") as f:
             np.save(f, np.asarray(envelope, dtype=np.int16).reshape(-1, 2))
@@ -702,6 +704,7 @@ def write_envelope(path: Path, envelope: npt.NDArray[np.int16]) -> None:
 def read_envelope(path: Path) -> npt.NDArray[np.int16]:
     """The envelope: ``E-REPORT-002`` when it is missing or is not one (an int16 array of frames x 2;
     empty when the audio had none)."""
+    import numpy as np  # here, not at the top: see write_envelope
     shown = display_path(path)
     try:
         env = np.load(path, allow_pickle=False)
