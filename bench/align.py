@@ -30,8 +30,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.system.ffmpeg import ffmpeg_exe  # noqa: E402
 from pipeline.model.sources import load_book  # noqa: E402
+from pipeline.system.ffmpeg import ffmpeg_exe  # noqa: E402
 
 SR = 16000
 

@@ -28,8 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from pipeline.system.ffmpeg import ffmpeg_exe  # noqa: E402
 from pipeline.model.sources import load_book  # noqa: E402
+from pipeline.system.ffmpeg import ffmpeg_exe  # noqa: E402
 
 
 def make_input(minutes: float, channels: int, out: Path) -> Path:

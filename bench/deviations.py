@@ -57,6 +57,7 @@ if str(ROOT) not in sys.path:
 KINDS = ("skip", "retake", "extra", "misread")
 TOLERANCE = 1.0         # s: a report within this of a planted deviation's span matches it
 from pipeline.model.contracts import DOUBT  # noqa: E402  (a fragment below this confidence is doubtful: the report's threshold)
+
 NEIGHBOUR_KINDS = {"extra", "retake"}
 SOURCES = ("flite", "real", "demo")
 QUICK_DEMO = ("switchback", "nhs-palliative-care")
@@ -358,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
         t_align = time.perf_counter() - t1
 
     scores, failed = [], []
-    for item, sync, wall, err in results:
+    for item, sync, _wall, err in results:
         if sync is None:
             failed.append((item.name, err))
             continue

@@ -11,8 +11,8 @@ import importlib
 import json
 import sys
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from pipeline.model.problems import CheckFailed, InputError
 from pipeline.system.fsutil import atomic_write_text
@@ -240,10 +240,24 @@ STAGE_MODULES = ("stages.audio", "stages.cover", "stages.align", "stages.cut", "
 # such as `transcript` starts in a third of the time; make runs dozens of them). A test keeps this in step
 # with what the modules register.
 STAGE_INDEX = {
-    "master": "stages.audio", "tag": "stages.audio", "cover": "stages.cover", "align": "stages.align",
-    "transcript": "stages.syncmap", "chapters": "stages.syncmap", "feed": "stages.feed", "check-feed": "checks.feed", "epub": "stages.epub",
-    "check-epub": "checks.epub", "web": "stages.largeprint", "check": "checks.gate", "check-web": "checks.web", "publish": "publish", "report": "report.report",
-    "timeline": "report.report", "proof": "stages.proof", "cut": "stages.cut",
+    "master": "stages.audio",
+    "tag": "stages.audio",
+    "cover": "stages.cover",
+    "align": "stages.align",
+    "transcript": "stages.syncmap",
+    "chapters": "stages.syncmap",
+    "feed": "stages.feed",
+    "check-feed": "checks.feed",
+    "epub": "stages.epub",
+    "check-epub": "checks.epub",
+    "web": "stages.largeprint",
+    "check": "checks.gate",
+    "check-web": "checks.web",
+    "publish": "publish",
+    "report": "report.report",
+    "timeline": "report.report",
+    "proof": "stages.proof",
+    "cut": "stages.cut",
 }
 
 

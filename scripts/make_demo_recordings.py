@@ -44,10 +44,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from pipeline.system.fsutil import atomic_path, atomic_write_text  # noqa: E402
 from pipeline.model.problems import InputError  # noqa: E402
 from pipeline.model.sources import Part, load_book  # noqa: E402
-
+from pipeline.system.fsutil import atomic_path, atomic_write_text  # noqa: E402
 
 # ---------------------------------------------------------------------------- settings
 

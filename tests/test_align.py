@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from narration import SR, boundary_errors, flite_available, make_narration, make_varied_narration, write_wav
-from pipeline.stages.align import align, speakable
-from pipeline.model.sources import load_part
+
 from pipeline.model.contracts import Chapter, read_audio_report, read_syncmap
+from pipeline.model.sources import load_part
+from pipeline.stages.align import align, speakable
 from pipeline.stages.syncmap import to_json_chapters, to_webvtt
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,9 +66,10 @@ def test_reference_voice_differs_from_the_narration(sentences) -> None:
     import importlib.util
 
     from narration import _flite, _trim
+
+    from pipeline.model.sources import load_book
     from pipeline.stages.align import Espeak, Fragment, synthesise
     from pipeline.stages.align import _trim as trim_reference
-    from pipeline.model.sources import load_book
 
     assert flite_available(), "flite is the narration voice in the tests and the demo (espeak-ng is the aligner's)"
     spec = importlib.util.spec_from_file_location("make_demo_recordings", ROOT / "scripts" / "make_demo_recordings.py")

@@ -14,11 +14,10 @@ import shutil
 import subprocess
 import time
 import zipfile
-from xml.etree import ElementTree as ET
 from pathlib import Path
+from xml.etree import ElementTree as ET
 
 import pytest
-
 from narration import flite_available, make_narration, write_wav
 
 ROOT = Path(__file__).resolve().parents[1]

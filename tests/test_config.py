@@ -8,12 +8,12 @@ import typing
 from pathlib import Path
 
 import pytest
+from test_sources import BOOK_TOML, GOOD, write_book
 
 from pipeline.model import config
 from pipeline.model.config import AudioSettings, FrontMatter, PodcastSettings, ProofSettings, toml_key_lines
 from pipeline.model.problems import InputError
 from pipeline.model.sources import load_book
-from test_sources import BOOK_TOML, GOOD, write_book
 
 FULL_TOML = BOOK_TOML + """\
 category = "Society & Culture"
@@ -161,7 +161,7 @@ def test_right_types_are_read_and_normalised(tmp_path: Path) -> None:
     b = load_book(write_book(tmp_path, book=book))
     assert b.audio.loudness == -18.0 and isinstance(b.audio.loudness, float)
     assert b.podcast.base_url == "https://example.org/pod/"
-    assert b.modified == dt.datetime(2024, 3, 11, 9, tzinfo=dt.timezone.utc)  # a local time is UTC
+    assert b.modified == dt.datetime(2024, 3, 11, 9, tzinfo=dt.UTC)  # a local time is UTC
     assert b.identifier == "urn:isbn:" and b.authors == ("A. Writer",)
     assert b.audio == AudioSettings(-18.0) and b.proof == ProofSettings(strict=False)
 

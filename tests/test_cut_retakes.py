@@ -28,11 +28,22 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from pipeline import cli  # noqa: E402
+from pipeline.model.contracts import (  # noqa: E402
+    Analysis,
+    AudioReport,
+    Chapter,
+    Deviation,
+    Fragment,
+    RenderPlan,
+    SyncMap,
+    cut_time,
+    read_audio_report,
+    read_syncmap,
+    uncut_time,
+    write_audio_report,
+    write_syncmap,
+)
 from pipeline.model.problems import InputError, display_path  # noqa: E402
-from pipeline.model.contracts import (Analysis, AudioReport, Chapter, Deviation, Fragment,  # noqa: E402
-                                      RenderPlan, SyncMap, cut_time, read_audio_report, read_syncmap, uncut_time,
-                                      write_audio_report,
-                                      write_syncmap)
 from pipeline.stages.cut import Removed  # noqa: E402
 
 pytestmark = pytest.mark.skipif(not (shutil.which("ffmpeg") and shutil.which("ffprobe")), reason="needs ffmpeg")
@@ -498,11 +509,10 @@ FALSE_START = "They met every Tuesday in the"
 def released_with_cuts(tmp_path_factory):
     """A one-part book with `cut_retakes = true` and a narration (flite) with a false start, released once.
     Returns the project and the truth: per take (``false`` or the sentence number) its speech span."""
-    from test_release import make
-
     from deviations import SR as NSR
     from deviations import flite, write_wav
     from narration import flite_available
+    from test_release import make
 
     if not (flite_available() and Path("/usr/bin/chromium").exists()):
         pytest.skip("needs flite and Chromium (installed by .ci/run)")

@@ -80,7 +80,7 @@ def _probe(path: Path) -> dict:
         s = info["streams"][0]
         return {"codec": s["codec_name"], "rate": int(s["sample_rate"]), "channels": int(s["channels"]),
                 "duration": float(info["format"]["duration"])}
-    import re   # ffmpeg only: parse the stream line of `ffmpeg -i`
+    import re  # ffmpeg only: parse the stream line of `ffmpeg -i`
     err = subprocess.run(["ffmpeg", "-hide_banner", "-i", str(path)], capture_output=True, text=True).stderr
     m = re.search(r"Audio: (\w+).*?, (\d+) Hz, (mono|stereo)", err)
     d = re.search(r"Duration: (\d+):(\d+):([\d.]+)", err)

@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pipeline.stages.align import align
-from pipeline.model.sources import load_part
 from pipeline.model.contracts import audible_clips, read_syncmap
+from pipeline.model.sources import load_part
+from pipeline.stages.align import align
 from tests.narration import flite_available, make_narration, write_wav
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -22,17 +22,16 @@ from pathlib import Path
 
 import pytest
 from lxml import etree
-
-from pipeline.cli import main
-from pipeline.checks.epub import check_epub, check_overlays, parse_clock
-from pipeline.stages.epub import OPF_NS, SMIL_NS, clock, mp3_duration
-from pipeline.stages.largeprint import build_site
-from pipeline.model.sources import load_book
-from pipeline.model.contracts import (Chapter, Deviation, Fragment, SyncMap, audible_clips, read_syncmap,
-                                      write_syncmap)
-from pipeline.stages.syncmap import to_json_chapters, to_webvtt
 from test_epub import MISSING_VALIDATORS, metas, tamper
 from test_largeprint import AXE, CHROMIUM, CHROMIUM_ARGS, Page, QuietServer, RangeHandler, Watch, new_page, run_axe
+
+from pipeline.checks.epub import check_epub, check_overlays, parse_clock
+from pipeline.cli import main
+from pipeline.model.contracts import Chapter, Deviation, Fragment, SyncMap, audible_clips, read_syncmap, write_syncmap
+from pipeline.model.sources import load_book
+from pipeline.stages.epub import SMIL_NS, clock, mp3_duration
+from pipeline.stages.largeprint import build_site
+from pipeline.stages.syncmap import to_json_chapters, to_webvtt
 
 BOOK_TOML = """\
 id = "takes"
@@ -154,7 +153,7 @@ def test_webvtt_has_no_cue_for_a_sentence_not_read_and_none_over_unscripted_spee
     cues = re.findall(r"^(tale-s\d{4})\n(\d\d:\d\d:\d\d\.\d{3}) --> (\d\d:\d\d:\d\d\.\d{3})\n(.+)$", vtt, re.M)
     assert [c[0] for c in cues] == [i for i, c in CLIPS.items() if c]
     seconds = lambda ts: parse_clock(ts)   # noqa: E731  (HH:MM:SS.mmm)
-    for cid, b, e, text in cues:
+    for cid, b, e, _text in cues:
         assert (seconds(b), seconds(e)) == pytest.approx(CLIPS[cid], abs=5e-4), cid
     for sid in SKIPPED:
         assert sid not in vtt
@@ -326,7 +325,7 @@ def server(site):
 @pytest.fixture(scope="module")
 def browser():
     try:
-        from playwright import sync_api    # declared in the `check` extra, which make installs
+        from playwright import sync_api  # declared in the `check` extra, which make installs
     except ImportError:
         pytest.fail("Playwright is missing from the virtual environment: run make (it installs .[test,check])")
     if not CHROMIUM.exists():

@@ -19,9 +19,10 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from pipeline.cli import main  # noqa: E402
 from pipeline.checks.epub import ace_cli, check_epub, check_overlays, parse_clock  # noqa: E402
-from pipeline.system.locate import ToolMissing, chromium, java  # noqa: E402
+from pipeline.cli import main  # noqa: E402
+from pipeline.model.contracts import audible_clips, read_syncmap  # noqa: E402
+from pipeline.model.sources import Sentence, load_book  # noqa: E402
 from pipeline.stages.epub import (  # noqa: E402
     ACTIVE_CLASS,
     EPUB_NS,
@@ -33,8 +34,7 @@ from pipeline.stages.epub import (  # noqa: E402
     clock,
     mp3_duration,
 )
-from pipeline.model.sources import Sentence, load_book  # noqa: E402
-from pipeline.model.contracts import audible_clips, read_syncmap  # noqa: E402
+from pipeline.system.locate import ToolMissing, chromium, java  # noqa: E402
 
 TEXTS = ROOT / "texts"
 SYNC = ROOT / "build" / "sync"
@@ -180,7 +180,7 @@ def test_container_package_and_languages(built, book):
         assert infos[0].filename == "mimetype" and infos[0].compress_type == zipfile.ZIP_STORED
         assert z.read("mimetype") == b"application/epub+zip"
         assert [i.filename for i in infos[1:3]] == ["META-INF/container.xml", "EPUB/content.opf"]
-        stamp = book.modified.astimezone(dt.timezone.utc)
+        stamp = book.modified.astimezone(dt.UTC)
         assert {i.date_time for i in infos} == {(stamp.year, stamp.month, stamp.day, stamp.hour, stamp.minute,
                                                  stamp.second - stamp.second % 2)}  # zip: 2 s resolution
         opf = xml(z, "EPUB/content.opf")

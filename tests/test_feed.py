@@ -12,14 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.stages import feed as feedmod
 from pipeline.checks.feed import check_feed, feed_check
-from pipeline.stages.feed import build_feed, episode_guid, podcast_guid
+from pipeline.model.contracts import Chapter, Fragment, SyncMap
 from pipeline.model.problems import InputError
 from pipeline.model.sources import load_book
-from pipeline.model.contracts import Chapter, Fragment, SyncMap
+from pipeline.stages import feed as feedmod
+from pipeline.stages.feed import build_feed, episode_guid, podcast_guid
 from pipeline.stages.syncmap import to_json_chapters, to_webvtt
-from pipeline.system.locate import PARTYTIME as PARTYTIME_MODULE, ToolMissing, node_file
+from pipeline.system.locate import PARTYTIME as PARTYTIME_MODULE
+from pipeline.system.locate import ToolMissing, node_file
 from pipeline.system.mp3 import mp3_duration
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -189,7 +189,7 @@ def test_titles_subtitles_and_print_pages_come_from_the_source(parts):
 
 
 def test_no_paragraph_is_cut_at_a_page_break(parts):
-    for pid, (path, _, body) in parts.items():
+    for _pid, (path, _, body) in parts.items():
         blocks = blocks_of(body)
         for before, after in zip(blocks, blocks[1:]):
             if before.startswith(("#", "- ")) or after.startswith(("#", "- ")):
@@ -211,7 +211,7 @@ def test_quotation_missing_its_opening_mark_is_repaired(parts):
 
 
 def test_no_markup_debris_left(parts):
-    for pid, (path, _, body) in parts.items():
+    for _pid, (path, _, body) in parts.items():
         text = path.read_text(encoding="utf-8")
         for debris in ("**", "\\*", "](#)", "](", "Image source", "<http", "\\_", "*"):
             assert debris not in text, f"{path.name} still contains {debris!r}"

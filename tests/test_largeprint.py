@@ -29,10 +29,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.stages.largeprint import build_site, format_duration, segments
+from pipeline.model.contracts import Fragment, SyncMap, audible_clips, read_syncmap, write_syncmap
 from pipeline.model.problems import InputError
 from pipeline.model.sources import load_book
-from pipeline.model.contracts import Fragment, SyncMap, audible_clips, read_syncmap, write_syncmap
+from pipeline.stages.largeprint import build_site, format_duration, segments
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "build" / "site"
@@ -434,7 +434,7 @@ def server(site):
 @pytest.fixture(scope="module")
 def browser():
     try:
-        from playwright import sync_api    # declared in the `check` extra, which make installs
+        from playwright import sync_api  # declared in the `check` extra, which make installs
     except ImportError:
         pytest.fail("Playwright is missing from the virtual environment: run make (it installs .[test,check])")
     if not CHROMIUM.exists():

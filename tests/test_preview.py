@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from pipeline.model.contracts import audible_clips, read_syncmap
 from pipeline.model.problems import InputError
 from pipeline.model.sources import load_book
-from pipeline.model.contracts import audible_clips, read_syncmap
 from pipeline.system.cdp import Browser, BrowserError
 from pipeline.system.locate import CHROMIUM_FLAGS, chromium
 from pipeline.system.serve import make_server, parse_range

@@ -20,12 +20,21 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from pipeline import cli  # noqa: E402
-from pipeline.stages import proof  # noqa: E402
-from pipeline.report import facts, report, timeline  # noqa: E402
+from pipeline.model.contracts import (  # noqa: E402
+    Analysis,
+    AudioReport,
+    Chapter,
+    Deviation,
+    Fragment,
+    RenderPlan,
+    SyncMap,
+    write_audio_report,
+    write_syncmap,
+)
 from pipeline.model.problems import InputError  # noqa: E402
 from pipeline.model.sources import AudioSettings, ProofSettings  # noqa: E402
-from pipeline.model.contracts import (Analysis, AudioReport, Chapter, Deviation, Fragment, RenderPlan,  # noqa: E402
-                                      SyncMap, write_audio_report, write_syncmap)
+from pipeline.report import facts, report, timeline  # noqa: E402
+from pipeline.stages import proof  # noqa: E402
 
 TRIM = 1.2
 DURATION = 6.0

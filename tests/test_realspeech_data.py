@@ -5,10 +5,8 @@ import json
 
 import numpy as np
 import pytest
-
 import realspeech as rs
 from realspeech import SR
-
 
 SETS = rs.load_sets()
 

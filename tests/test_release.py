@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from narration import flite_available, make_narration, write_wav
 
 ROOT = Path(__file__).resolve().parents[1]

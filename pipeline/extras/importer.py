@@ -145,7 +145,7 @@ class _Questions:
     digging: list[str] = field(default_factory=list)
     applying: list[str] = field(default_factory=list)
 
-    def extend(self, other: "_Questions") -> None:
+    def extend(self, other: _Questions) -> None:
         for mine, theirs in ((self.digging, other.digging), (self.applying, other.applying)):
             seen = {_norm(q) for q in mine}
             for q in theirs:
@@ -417,7 +417,7 @@ class _CasingGuide:
 
     def _add(self, text: str) -> None:
         tokens = [(m.group(0), m.start()) for m in _WORD_RE.finditer(text)]
-        for i, (tok, pos) in enumerate(tokens):
+        for i, (_tok, pos) in enumerate(tokens):
             before = text[:pos].rstrip()
             if not before or before[-1] in ".?!:“\"‘'(—–-":
                 continue  # a sentence start says nothing about a word's casing

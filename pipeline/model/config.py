@@ -29,8 +29,20 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, get_type_hints
 
 import yaml
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Strict, StrictBool, StrictFloat,
-                      StrictInt, StrictStr, ValidationError, ValidationInfo, with_config)
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Strict,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    ValidationInfo,
+    with_config,
+)
 from pydantic_core import ErrorDetails, PydanticCustomError
 
 from pipeline.model.problems import Problem
@@ -113,7 +125,7 @@ def _http_url(value: str) -> str:
 
 
 def _utc_if_naive(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 def _cover_exists(value: str, info: ValidationInfo) -> str:

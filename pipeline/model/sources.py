@@ -19,8 +19,16 @@ from pathlib import Path
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from pipeline.model.config import (ID_RE, AudioSettings, BookToml, PodcastSettings, ProofSettings,
-                                   read_book_toml, read_front_matter, yaml_key_lines)
+from pipeline.model.config import (
+    ID_RE,
+    AudioSettings,
+    BookToml,
+    PodcastSettings,
+    ProofSettings,
+    read_book_toml,
+    read_front_matter,
+    yaml_key_lines,
+)
 from pipeline.model.problems import InputError, Problem, display_path
 from pipeline.model.sentences import split_sentences
 
@@ -247,7 +255,7 @@ def _book(t: BookToml, root: Path, parts: tuple[Part, ...]) -> Book:
         id=t.id, title=t.title, subtitle=t.subtitle, authors=t.authors, publisher=t.publisher,
         language=t.language, identifier=t.identifier or f"urn:isbn:{t.isbn}", isbn=t.isbn,
         published=published,
-        modified=t.modified or dt.datetime(published.year, published.month, published.day, tzinfo=dt.timezone.utc),
+        modified=t.modified or dt.datetime(published.year, published.month, published.day, tzinfo=dt.UTC),
         description=t.description, rights=t.rights, narrator=t.narrator,
         cover=(root / t.cover).resolve() if t.cover is not None else None,
         podcast=t.podcast, audio=t.audio, root=root, parts=parts, proof=t.proof,

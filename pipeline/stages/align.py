@@ -36,9 +36,22 @@ from pipeline.model import contracts
 from pipeline.model.contracts import SyncMap, read_audio_report, write_envelope, write_syncmap
 from pipeline.model.problems import InputError, Problem, display_path
 from pipeline.model.sources import load_part
-from pipeline.stages.deviations import (HELD_GAP_S, LAST_TAKE, MAX_WINDOW, MIN_HELD_S, REDECODE_MARGIN,
-                                        SUSPECT_FACTOR, TAU_FACTOR, Finding, _unit_cost, classify_held,
-                                        held_stretches, redecode, skipped_fragments, speech_islands)
+from pipeline.stages.deviations import (
+    HELD_GAP_S,
+    LAST_TAKE,
+    MAX_WINDOW,
+    MIN_HELD_S,
+    REDECODE_MARGIN,
+    SUSPECT_FACTOR,
+    TAU_FACTOR,
+    Finding,
+    _unit_cost,
+    classify_held,
+    held_stretches,
+    redecode,
+    skipped_fragments,
+    speech_islands,
+)
 from pipeline.stages.normalise import UnknownLanguage, espeak_voice, speakable
 from pipeline.system.ffmpeg import BASE_ARGS, ffmpeg_exe, probe
 
@@ -82,10 +95,10 @@ class Espeak:
     which is how the build runs it (one process per part)."""
 
     _lock = threading.Lock()
-    _instance: "Espeak | None" = None
+    _instance: Espeak | None = None
 
     @classmethod
-    def get(cls, voice: str = "en", rate: int = TTS_RATE, pitch: int = 50) -> "Espeak":
+    def get(cls, voice: str = "en", rate: int = TTS_RATE, pitch: int = 50) -> Espeak:
         with cls._lock:
             if cls._instance is None:
                 cls._instance = cls()
@@ -183,7 +196,7 @@ def cepstra(logmel: np.ndarray, n_ceps: int = 12) -> np.ndarray:
     return (logmel @ dct.T).astype(np.float32)
 
 
-def compensate(ref_logmel: list[np.ndarray], ref_voiced: list[np.ndarray], narr: "Narration") -> list[np.ndarray]:
+def compensate(ref_logmel: list[np.ndarray], ref_voiced: list[np.ndarray], narr: Narration) -> list[np.ndarray]:
     """Add the narration's background noise to the reference, at the same level relative to the speech
     (parallel model combination in the mel power domain), so that noise does not look like a mismatch.
     Works fragment by fragment, in place."""
@@ -213,8 +226,8 @@ def _mel_filterbank(sr: int, nfft: int, n: int, fmin: float, fmax: float) -> np.
     freqs = np.arange(nfft // 2 + 1) * sr / nfft
     fb = np.zeros((n, len(freqs)))
     for i in range(n):
-        l, c, r = pts[i], pts[i + 1], pts[i + 2]
-        fb[i] = np.clip(np.minimum((freqs - l) / (c - l), (r - freqs) / (r - c)), 0, None)
+        lo, c, r = pts[i], pts[i + 1], pts[i + 2]
+        fb[i] = np.clip(np.minimum((freqs - lo) / (c - lo), (r - freqs) / (r - c)), 0, None)
     return fb
 
 
@@ -433,7 +446,7 @@ def _decimate(x: np.ndarray, factor: int) -> np.ndarray:
     return head.astype(np.float32)
 
 
-def align_features(ref: Reference, narr: Narration, anchors: dict[int, int] | None = None) -> "Alignment":
+def align_features(ref: Reference, narr: Narration, anchors: dict[int, int] | None = None) -> Alignment:
     """Onset frame (10 ms) in the narration of every fragment, the mean DTW distance per fragment, and
     the longest stretch of each fragment's text (seconds) that the narration skipped."""
     n_frag = len(ref.feats)
@@ -494,7 +507,7 @@ class Alignment:
     ratio: float = 1.0           # the narrator's rate against the reference's
 
     @classmethod
-    def empty(cls, n: int) -> "Alignment":
+    def empty(cls, n: int) -> Alignment:
         return cls(onsets=np.zeros(n), costs=np.zeros(n), skipped=np.zeros(n), jumped=np.zeros(n, bool), held=[])
 
 
@@ -564,7 +577,7 @@ def _align_segment(feats: list[np.ndarray], voiced_frames: np.ndarray, y: np.nda
     if len(y) < 4 or len(x) < 4:
         return Alignment.empty(n_frag)
 
-    from pipeline.stages.dtw import band_around_path, diagonal_band, dtw_band   # numba: imported only when aligning
+    from pipeline.stages.dtw import band_around_path, diagonal_band, dtw_band  # numba: imported only when aligning
 
     # coarse pass in a wide diagonal band, then a fine pass around the coarse path
     xc, yc = _decimate(x, COARSE), _decimate(y, COARSE)
@@ -843,7 +856,7 @@ def _heard(voiced: np.ndarray, times: np.ndarray, held: list[tuple[int, int, int
     return heard
 
 
-def _redecode(al: "Alignment", narr: Narration, times: np.ndarray, expected: np.ndarray,
+def _redecode(al: Alignment, narr: Narration, times: np.ndarray, expected: np.ndarray,
               held: list[tuple[int, int, int]], fixed: set[int]) -> tuple[list[tuple[int, int, int]], dict[int, bool]]:
     """Around every deviation the path found, decide again which sentences own which speech, by
     sentence-level costs (``deviations.redecode``). The path's frame-level costs tell the text read from
@@ -979,7 +992,7 @@ def _inner_false_start(narr: Narration, a: int, b: int, k: int, onset: np.ndarra
     return best
 
 
-def _edge_speech(narr: Narration, al: "Alignment", a: int, b: int, k: int, lead: bool) -> tuple[int, int, float] | None:
+def _edge_speech(narr: Narration, al: Alignment, a: int, b: int, k: int, lead: bool) -> tuple[int, int, float] | None:
     """(first, end, confidence) of speech at the head (``lead``) or the tail of fragment k's span [a, b)
     that is not its text: leaving those islands out lowers the sentence's whole-sentence DTW cost by
     EDGE_GAIN or more."""
@@ -1015,7 +1028,7 @@ FALSE_START_PAUSE = 25     # frames: the pause after a false start (0.25 s)
 INNER_RETAKE_CONFIDENCE = 0.7
 
 
-def _deviations(al: "Alignment", narr: Narration, times: np.ndarray, expected: np.ndarray,
+def _deviations(al: Alignment, narr: Narration, times: np.ndarray, expected: np.ndarray,
                 fixed: set[int]) -> list[Finding]:
     """Skips, retakes and unscripted speech from the path's jumps and held speech; moves the boundaries
     they concern in ``times`` (fragment k spans times[k]..times[k+1]) in place: a skipped fragment gets

@@ -34,8 +34,16 @@ from pathlib import Path
 from mutagen.id3 import APIC, CHAP, COMM, CTOC, TALB, TCON, TCOP, TDRC, TIT2, TLAN, TPE1, TPUB, TRCK, CTOCFlags
 from mutagen.id3._tags import ID3SaveConfig, save_frame
 
-from pipeline.model.contracts import (Analysis, AudioReport, Chapter, LoudnessRecord, RenderPlan, read_syncmap,
-                                      write_audio_report, write_loudness)
+from pipeline.model.contracts import (
+    Analysis,
+    AudioReport,
+    Chapter,
+    LoudnessRecord,
+    RenderPlan,
+    read_syncmap,
+    write_audio_report,
+    write_loudness,
+)
 from pipeline.model.problems import InputError, Problem, display_path
 from pipeline.model.sources import AudioSettings, load_book
 from pipeline.stages.cover import normalised_cover, typographic_cover

@@ -52,13 +52,34 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.model.contracts import (AlsoRemoved, CutAudio, CutList, CutRetake, CutSpan, Deviation, KeptRetake,
-                                      SyncMap, cut_time, read_cuts, read_envelope, read_loudness, read_syncmap,
-                                      write_cuts, write_envelope, write_syncmap)
+from pipeline.model.contracts import (
+    AlsoRemoved,
+    CutAudio,
+    CutList,
+    CutRetake,
+    CutSpan,
+    Deviation,
+    KeptRetake,
+    SyncMap,
+    cut_time,
+    read_cuts,
+    read_envelope,
+    read_loudness,
+    read_syncmap,
+    write_cuts,
+    write_envelope,
+    write_syncmap,
+)
 from pipeline.model.problems import InputError, display_path
 from pipeline.model.sources import load_book
-from pipeline.stages.audio import (epub_encoder, flac_encoder, link_or_copy, payload_sha256, podcast_encoder,
-                                   write_measurement)
+from pipeline.stages.audio import (
+    epub_encoder,
+    flac_encoder,
+    link_or_copy,
+    payload_sha256,
+    podcast_encoder,
+    write_measurement,
+)
 from pipeline.stages.proof import read_accepts
 from pipeline.system.ffmpeg import BASE_ARGS, ffmpeg_exe, probe, run_encoders, stream_error
 from pipeline.system.fsutil import atomic_path, file_sha256

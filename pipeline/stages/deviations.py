@@ -84,7 +84,7 @@ def classify_held(seg: np.ndarray, takes: dict[int, np.ndarray], k: int) -> tupl
     is compared with the narrator's own reading (much closer than to the synthetic reference): with the
     start of fragment k (a false start of it), with fragment k-1 (that sentence read again), and, as the
     yardstick of unrelated speech, with the other fragments around."""
-    from pipeline.stages.dtw import open_end_cost     # numba: imported only when aligning (as in align.py)
+    from pipeline.stages.dtw import open_end_cost  # numba: imported only when aligning (as in align.py)
 
     if len(seg) < 5:
         return "extra", 0.6, False
@@ -126,7 +126,7 @@ MAX_ISLANDS = 8            # a sentence spans at most this many islands
 def _unit_cost(ref: np.ndarray, speech: np.ndarray) -> float:
     """Total DTW distance between a sentence's reference and a stretch of speech, per frame of both: the
     sentence-level measure that tells the text read from other speech (much better than any frame)."""
-    from pipeline.stages.dtw import dtw_band          # numba: imported only when aligning (as in align.py)
+    from pipeline.stages.dtw import dtw_band  # numba: imported only when aligning (as in align.py)
 
     n, m = len(ref), len(speech)
     if n < 3 or m < 3:

@@ -28,20 +28,20 @@ import shutil
 import sys
 import tempfile
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 from ebooklib import epub
 from lxml import etree
 
-from pipeline.stages.markup import join_names, segments
-from pipeline.system.fsutil import atomic_path
-from pipeline.system.mp3 import mp3_duration
+from pipeline.model.contracts import SyncMap, audible_clips, mismatch, read_syncmap
 from pipeline.model.problems import InputError, Problem, display_path
 from pipeline.model.sources import Block, Book, Part, Sentence, load_book
-from pipeline.model.contracts import SyncMap, audible_clips, mismatch, read_syncmap
+from pipeline.stages.markup import join_names, segments
 from pipeline.stages.syncmap import timestamp
+from pipeline.system.fsutil import atomic_path
+from pipeline.system.mp3 import mp3_duration
 
 XHTML_NS = "http://www.w3.org/1999/xhtml"
 EPUB_NS = "http://www.idpf.org/2007/ops"
@@ -505,7 +505,7 @@ class PrebuiltHtml(epub.EpubHtml):
 
 def build_epub(book: Book, overlays: dict[str, Overlay], cover: Path | None, output: Path) -> Facts:
     """Write the EPUB to ``output`` (atomically); return the facts its metadata was derived from."""
-    modified = book.modified.astimezone(dt.timezone.utc)
+    modified = book.modified.astimezone(dt.UTC)
     cover = cover if cover is not None else book.cover
     cover_ext = cover.suffix.lower() if cover else ""
     if cover is not None and cover_ext not in (".png", ".jpg", ".jpeg"):

@@ -31,11 +31,11 @@ from feedgen.util import xml_elem
 from markdown_it import MarkdownIt
 
 from pipeline.model.contracts import read_podcast_chapters
-from pipeline.system.fsutil import atomic_write_bytes
 from pipeline.model.problems import InputError, Problem, display_path
 from pipeline.model.sources import load_book
 from pipeline.stages.markup import sentence_html
 from pipeline.stages.syncmap import timestamp
+from pipeline.system.fsutil import atomic_write_bytes
 from pipeline.system.mp3 import mp3_duration
 
 PODCAST_NS = "https://podcastindex.org/namespace/1.0"
@@ -50,7 +50,7 @@ PODCAST_GUID_NAMESPACE = uuid.UUID("ead4c236-bf58-58c6-a2c6-a6b28d128cb6")
 #: our namespace for episode GUIDs: uuid5(this, "BOOK-ID/PART-ID"); never change it (GUIDs would change)
 EPISODE_GUID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:case-maker-press:episode")
 #: every episode is published at this time of day (UTC) on its front-matter date
-PUBLISH_TIME = dt.time(9, 0, tzinfo=dt.timezone.utc)
+PUBLISH_TIME = dt.time(9, 0, tzinfo=dt.UTC)
 GENERATOR = "Case Maker Press"
 MAX_DESCRIPTION_BYTES = 4000          # Apple: channel description at most 4000 bytes (we hold episodes to it too)
 SUMMARY_CHARS = 200                   # a summary takes first-paragraph sentences until it is this long...
@@ -132,7 +132,7 @@ def markdown_text(text: str) -> str:
 def _truncate_bytes(text: str, limit: int) -> str:
     if len(text.encode("utf-8")) <= limit:
         return text
-    cut = text.encode("utf-8")[: limit - len("…".encode("utf-8"))].decode("utf-8", "ignore")
+    cut = text.encode("utf-8")[: limit - len("…".encode())].decode("utf-8", "ignore")
     cut = cut.rsplit(" ", 1)[0] if " " in cut else cut
     return cut.rstrip(" ,;:.") + "…"
 

@@ -4,7 +4,7 @@ in prose ("A, B and C": the title page, the cover's text description, the web pa
 from __future__ import annotations
 
 import html
-from typing import Iterable
+from collections.abc import Iterable
 
 
 def segments(text: str, strong: Iterable[tuple[int, int]]) -> tuple[tuple[str, bool], ...]:

@@ -31,8 +31,19 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from pipeline.model.contracts import (DEVIATION_KINDS, CutSpan, Proof, ProofCut, ProofDeviation, SyncMap,
-                                      read_audio_report, read_cuts, read_proof, read_syncmap, uncut_time)
+from pipeline.model.contracts import (
+    DEVIATION_KINDS,
+    CutSpan,
+    Proof,
+    ProofCut,
+    ProofDeviation,
+    SyncMap,
+    read_audio_report,
+    read_cuts,
+    read_proof,
+    read_syncmap,
+    uncut_time,
+)
 from pipeline.model.problems import InputError, Problem, display_path
 from pipeline.system.fsutil import atomic_path
 

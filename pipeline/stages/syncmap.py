@@ -12,7 +12,6 @@ from pathlib import Path
 from pipeline.model.contracts import PodcastChapter, PodcastChapters, SyncMap, audible_clips, read_syncmap
 from pipeline.system.fsutil import atomic_write_text
 
-
 # ---------------------------------------------------------------------------- WebVTT and JSON chapters
 
 
