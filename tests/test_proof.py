@@ -197,19 +197,19 @@ def test_strict_gate_fails_until_accepted(build: Path) -> None:
     write_syncmap(build / "sync" / "tiny.json", make_sync([DEVIATIONS[1]]))
     assert run_proof(build) == 0
     r = proof.check_proof(build / "proof", book(strict=True))
-    assert not r["ok"] and r["problems"] == ["tiny: skip at 0:03.0 tiny-s0004 not accepted"]
+    assert not r.passed and r.problems == ["C-PROOF-001 tiny: skip at 0:03.0 tiny-s0004 not accepted"]
     # by default a deviation is a warning: counted, not failed
     r = proof.check_proof(build / "proof", book(strict=False))
-    assert r["ok"] and r["problems"] == [] and "1 not accepted" in r["summary"] and "warnings" in r["summary"]
+    assert r.passed and r.problems == [] and "1 not accepted" in r.summary and "warnings" in r.summary
     # accepted: the strict gate passes
     accept = build.parent / "tiny.labels.txt"
     accept.write_text("4.2\t4.2\taccept skip tiny-s0004: read in the pick-up session\n", encoding="utf-8")
     assert run_proof(build, accept) == 0
     r = proof.check_proof(build / "proof", book(strict=True))
-    assert r["ok"] and r["summary"].startswith("1 deviation(s), 1 accepted, 0 not accepted")
+    assert r.passed and r.summary.startswith("1 deviation(s), 1 accepted, 0 not accepted")
     # a narrated part never proofed fails the strict gate
     r = proof.check_proof(build / "proof", book(strict=True, parts=("tiny", "other")))
-    assert not r["ok"] and r["problems"] == ["other: not proofed (build/proof/other.json missing or unreadable)"]
+    assert not r.passed and r.problems == ["C-PROOF-001 other: not proofed (build/proof/other.json missing or unreadable)"]
 
 
 def test_release_check_exits_3_on_a_strict_deviation(build: Path, monkeypatch, capsys) -> None:

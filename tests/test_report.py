@@ -26,6 +26,8 @@ from pipeline.model.contracts import (
     Analysis,
     AudioReport,
     Chapter,
+    CheckResult,
+    Finding,
     Fragment,
     KeptRetake,
     Proof,
@@ -34,6 +36,7 @@ from pipeline.model.contracts import (
     SyncMap,
     read_syncmap,
     write_audio_report,
+    write_check_results,
     write_syncmap,
 )
 from pipeline.model.problems import InputError
@@ -236,9 +239,9 @@ def test_collect_and_write_report(built, tmp_path: Path) -> None:
     assert [f.id for f in p.lowest] == ["tiny-s0005", "tiny-s0006", "tiny-s0003", "tiny-s0002", "tiny-s0001"]
     assert p.sentences == 6 and p.low == 1
 
-    checks = [{"name": "EPUBCheck", "ok": True, "summary": "0 errors, 0 warnings", "problems": []},
-              {"name": "feed", "ok": False, "summary": "1 problem",
-               "problems": ["item tiny: enclosure length 0 <does not match>"]}]
+    checks = [CheckResult("EPUBCheck", True, summary="0 errors, 0 warnings"),
+              CheckResult("feed", False, (Finding("C-FEED-012", "item tiny", "enclosure length 0 <does not match>"),),
+                          "1 problem")]
     table = report.write_report(build / "report", book, parts, checks)
     page = (build / "report" / "index.html").read_text(encoding="utf-8")
     parsed = _Page()
@@ -297,8 +300,9 @@ def test_report_stage(built, monkeypatch, capsys) -> None:
     assert "Checks not run" in out.read_text(encoding="utf-8")
     # with the check stage's results
     results = build / "checks.json"
-    results.write_text(json.dumps([{"name": "links", "ok": False, "summary": "1 broken link",
-                                    "problems": ["index.html: audio/gone.mp3 not found"], "seconds": 0.1}]))
+    write_check_results(results, [CheckResult("links", False, (Finding("C-LINK-001", "index.html",
+                                                                         "audio/gone.mp3 not found"),),
+                                              "1 broken link", 0.1)])
     assert cli.main(["report", "texts", "--site", str(site), "--build", str(build), "-o", str(out),
                      "--checks", str(results)]) == 0
     assert "FAIL  links: 1 broken link" in capsys.readouterr().out
@@ -306,7 +310,7 @@ def test_report_stage(built, monkeypatch, capsys) -> None:
     results.write_text("{not json")
     assert cli.main(["report", "texts", "--site", str(site), "--build", str(build), "-o", str(out),
                      "--checks", str(results)]) == 1
-    assert "E-REPORT-005" in capsys.readouterr().err
+    assert "E-CHECK-001" in capsys.readouterr().err
 
 
 REAL_SYNC = ROOT / "build" / "sync"
@@ -429,7 +433,7 @@ def tricky_facts(tmp_path: Path) -> list[facts.PartFacts]:
 def test_page_shows_the_facts_escaped(tmp_path: Path) -> None:
     book = SimpleNamespace(title="Cats & <Dogs>", language="en-GB", audio=AudioSettings())
     parts = tricky_facts(tmp_path)
-    checks = [{"name": "links", "ok": False, "summary": "1 broken", "problems": ["a <b> & c"]}]
+    checks = [CheckResult("links", False, (Finding("C-LINK-001", "", "a <b> & c"),), "1 broken")]
     table = report.write_report(tmp_path / "report", book, parts, checks)
     page = (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
     t = _Tables()
@@ -445,7 +449,7 @@ def test_page_shows_the_facts_escaped(tmp_path: Path) -> None:
                      ["Too loud", "1:00", "–", "–", "−12.0", "0.2", "no", "0", "–", "–"]]
     assert "1 part outside the audio targets." in "".join(t.text)
     assert "1 of 1 checks failed." in "".join(t.text)
-    assert t.tables["Validator results"] == [["links", "FAIL", "1 broken", "a <b> & c"]]
+    assert t.tables["Validator results"] == [["links", "FAIL", "1 broken", "C-LINK-001 a <b> & c"]]
     # the part's facts, chapters and weakest sentence
     assert ("Duration 6:11.2; recording tom.wav 6:20.0, trimmed 1.20 s at the head and 7.60 s at the tail; "
             "gain +11.00 dB, limiter on.") in "".join(t.text)
@@ -488,8 +492,8 @@ def test_page_passes_axe_light_and_dark(tmp_path: Path) -> None:
                                             reason="no pause near its end"),), removed=1.8,
                       list="build/cut/tom.json")
     report.write_report(tmp_path / "report", book, [replace(tom, cuts=cuts), loud],
-                        [{"name": "links", "ok": False, "summary": "1 broken", "problems": ["a <b> & c"]},
-                         {"name": "axe", "ok": True, "summary": "fine", "problems": []}])
+                        [CheckResult("links", False, (Finding("C-LINK-001", "", "a <b> & c"),), "1 broken"),
+                         CheckResult("axe", True, summary="fine")])
     result = check_web(tmp_path / "report")
-    assert result["summary"].startswith("1 pages"), result
-    assert result["ok"], result["problems"]
+    assert result.summary.startswith("1 pages"), result
+    assert result.passed, result.problems

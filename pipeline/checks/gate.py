@@ -48,15 +48,6 @@ def _safe(name: str, job: Callable[[], CheckResult]) -> CheckResult:
         return could_not_run(name, Finding("C-RUN-001", name, f"{type(e).__name__}: {e}"), time.perf_counter() - t)
 
 
-def _proof_result(proof_dir: Path, book) -> CheckResult:
-    """The proof stage's verdict (a failure only with ``[proof] strict``) as a typed result: each open
-    deviation or part not proofed is C-PROOF-001 at its part."""
-    d = check_proof(proof_dir, book)
-    findings = tuple(Finding("C-PROOF-001", *str(line).split(": ", 1)) if ": " in str(line)
-                     else Finding("C-PROOF-001", "", str(line)) for line in d["problems"])
-    return CheckResult("proof", bool(d["ok"]), findings, str(d["summary"]), float(d["seconds"]))
-
-
 def run_checks(site: Path, book, previous: Path | None, report_dir: Path, measured: Path | None = None,
                web_result: Path | None = None, epubcheck_result: Path | None = None) -> list[CheckResult]:
     """Every check but the proof, ordered by :data:`CHECKS`; axe's result is read from ``web_result``
@@ -99,7 +90,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                              args.web_result, args.epubcheck_result)
         parts = parts_future.result()
     # the narrator's deviations not accepted (build/proof/ID.json): a failure only with [proof] strict
-    results.append(_safe("proof", lambda: _proof_result(args.build / "proof", book)))
+    results.append(_safe("proof", lambda: check_proof(args.build / "proof", book)))
     args.report.mkdir(parents=True, exist_ok=True)
     write_check_results(args.report / "checks.json", results)
     table = write_report(args.report, book, parts, results)

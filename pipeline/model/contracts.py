@@ -805,25 +805,11 @@ class CheckResult:
         """The findings as lines (the terminal and the report show these)."""
         return [str(f) for f in self.findings]
 
-    # Transitional, for the report until it reads these types (issue 13): ``result["ok"]``,
-    # ``result.get("problems")`` as the dicts of before.
-    _LEGACY = {"ok": "passed", "problems": "problems", "name": "name", "summary": "summary", "seconds": "seconds"}
-
-    def __getitem__(self, key: str) -> object:
-        if key not in self._LEGACY:
-            raise KeyError(key)
-        return getattr(self, self._LEGACY[key])
-
-    def get(self, key: str, default: object = None) -> object:
-        return self[key] if key in self._LEGACY else default
-
     def to_dict(self) -> dict[str, object]:
         d: dict[str, object] = {"name": self.name, "passed": self.passed, "ran": self.ran, "summary": self.summary,
                                 "seconds": round(self.seconds, 1), "findings": [f.to_dict() for f in self.findings]}
         if self.subject_sha256:
             d["subject_sha256"] = self.subject_sha256
-        # transitional keys for the report's reader of checks.json (issue 13), ignored by read_check_result
-        d["ok"], d["problems"] = self.passed, self.problems
         return d
 
 

@@ -10,7 +10,6 @@ layout is written down once, in :meth:`ReportInputs.under`.
 """
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
@@ -267,36 +266,3 @@ def part_cuts(path: Path, trim_start: float) -> Cuts:
     cuts = tuple(Cut(at=c.at, duration=c.duration, fragment=c.fragment, text=c.text,
                      recording_begin=c.begin + trim_start, recording_end=c.end + trim_start) for c in listed.cuts)
     return Cuts(cuts=cuts, kept=listed.kept, removed=listed.removed, list=display_path(path))
-
-
-# ---------------------------------------------------------------------------- the checks' results
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    name: str
-    ok: bool
-    summary: str
-    problems: tuple[str, ...]
-
-
-def check_results(data: list[dict]) -> list[CheckResult]:
-    """The checks stage's results ({name, ok, summary, problems} each) as the report shows them."""
-    return [CheckResult(name=str(c.get("name", "?")), ok=bool(c.get("ok")), summary=str(c.get("summary", "")),
-                        problems=tuple(str(x) for x in c.get("problems") or [])) for c in data]
-
-
-def read_checks(path: Path) -> list[dict]:
-    """The checks stage's results file (a JSON list of {name, ok, summary, problems}), validated; none if
-    it was not written yet."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(Problem(display_path(path), 0, "E-REPORT-005", f"not valid JSON: {e}")) from None
-    if not isinstance(data, list) or not all(isinstance(c, dict) and "name" in c and "ok" in c for c in data):
-        raise InputError(Problem(display_path(path), 0, "E-REPORT-005",
-                                 "expected a list of checks, each with 'name', 'ok', 'summary' and 'problems'"))
-    return data

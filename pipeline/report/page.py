@@ -10,13 +10,14 @@ from __future__ import annotations
 import math
 import os
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
 
-from pipeline.model.contracts import ProofDeviation
-from pipeline.report.facts import CheckResult, PartFacts
+from pipeline.model.contracts import CheckResult, ProofDeviation
+from pipeline.report.facts import PartFacts
 from pipeline.report.timeline import LOW_CONFIDENCE, clock
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
@@ -91,13 +92,13 @@ def environment() -> jinja2.Environment:
     return env
 
 
-def render_page(page_dir: Path, title: str, lang: str, parts: list[PartFacts], checks: list[CheckResult],
+def render_page(page_dir: Path, title: str, lang: str, parts: list[PartFacts], checks: Sequence[CheckResult],
                 loudness: float, true_peak: float) -> str:
     """The report page for ``page_dir/index.html``."""
     views = [part_view(p, Path(page_dir), loudness, true_peak) for p in parts]
     return environment().get_template("report-index.html").render(
         title=title, lang=lang, parts=views, checks=checks,
-        failed=sum(1 for c in checks if not c.ok),
+        failed=sum(1 for c in checks if not c.passed),
         out_of_target=sum(1 for v in views if v.within is False),
         total=sum(p.duration or 0.0 for p in parts),
         loudness=loudness, true_peak=true_peak, tolerance=TOLERANCE, low_confidence=LOW_CONFIDENCE)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from pipeline.model.contracts import DEVIATION_KINDS
-from pipeline.report.facts import CheckResult, PartFacts
+from pipeline.model.contracts import DEVIATION_KINDS, CheckResult
+from pipeline.report.facts import PartFacts
 from pipeline.report.page import within_targets
 from pipeline.report.timeline import clock
 
@@ -60,7 +60,7 @@ def proof_table(parts: list[PartFacts]) -> list[str]:
     return lines
 
 
-def terminal_table(parts: list[PartFacts], checks: list[CheckResult], loudness: float = -16.0,
+def terminal_table(parts: list[PartFacts], checks: Sequence[CheckResult], loudness: float = -16.0,
                    true_peak: float = -1.0) -> str:
     rows: list[tuple[str, ...]] = [("part", "time", "LUFS in", "peak in", "LUFS out", "TP out", "ok", "chap", "low", "lowest")]
     for p in parts:
@@ -76,5 +76,5 @@ def terminal_table(parts: list[PartFacts], checks: list[CheckResult], loudness: 
     lines = _columns(rows) + cuts_line(parts) + proof_table(parts)
     if not checks:
         lines.append("checks: not run")
-    lines += [f"{'pass' if c.ok else 'FAIL'}  {c.name}: {c.summary}" for c in checks]
+    lines += [f"{'pass' if c.passed else 'FAIL'}  {c.name}: {c.summary}" for c in checks]
     return "\n".join(lines)

@@ -30,10 +30,13 @@ import argparse
 import re
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pipeline.model.contracts import (
     DEVIATION_KINDS,
+    CheckResult,
     CutSpan,
+    Finding,
     Proof,
     ProofCut,
     ProofDeviation,
@@ -46,6 +49,9 @@ from pipeline.model.contracts import (
 )
 from pipeline.model.problems import InputError, Problem, display_path
 from pipeline.system.fsutil import atomic_path
+
+if TYPE_CHECKING:  # the proof stage itself never loads the book (the schema costs 0.15 s a process)
+    from pipeline.model.sources import Book
 
 LABEL_WORDS = 8           # words of the sentence in a label
 LABEL_CHARS = 60
@@ -179,17 +185,20 @@ def clock(t: float) -> str:
     return f"{int(m)}:{s:04.1f}"
 
 
-def check_proof(proof_dir: Path, book) -> dict:
-    """The release gate's proof check (a result like the other checks'): with ``[proof] strict = true``
-    every unaccepted deviation (or a part not proofed) is a problem; otherwise they are counted only."""
-    strict = bool(getattr(getattr(book, "proof", None), "strict", False))
-    open_lines, not_proofed, total, accepted = [], [], 0, 0
+def check_proof(proof_dir: Path, book: Book) -> CheckResult:
+    """The release gate's proof check: with ``[proof] strict = true`` every unaccepted deviation (or a part
+    not proofed) is a finding (C-PROOF-001 at its part); otherwise they are counted only."""
+    strict = book.proof.strict
+    open_lines: list[Finding] = []
+    not_proofed: list[Finding] = []
+    total = accepted = 0
     for part in book.narrated_parts:
         path = Path(proof_dir) / f"{part.id}.json"
         try:
             deviations = read_proof(path).deviations
         except InputError:
-            not_proofed.append(f"{part.id}: not proofed ({display_path(path)} missing or unreadable)")
+            not_proofed.append(Finding("C-PROOF-001", part.id,
+                                       f"not proofed ({display_path(path)} missing or unreadable)"))
             continue
         for d in deviations:
             total += 1
@@ -197,13 +206,13 @@ def check_proof(proof_dir: Path, book) -> dict:
                 accepted += 1
                 continue
             span = clock(d.begin) if d.end <= d.begin else f"{clock(d.begin)}–{clock(d.end)}"
-            open_lines.append(f"{part.id}: {d.kind} at {span} {d.fragment} not accepted")
+            open_lines.append(Finding("C-PROOF-001", part.id, f"{d.kind} at {span} {d.fragment} not accepted"))
     n = len(open_lines)
     summary = (f"{total} deviation(s), {accepted} accepted, {n} not accepted"
                + ("" if strict or not n else " (warnings: [proof] strict is false)")
                + (f"; {len(not_proofed)} part(s) not proofed" if not_proofed else ""))
-    problems = open_lines + not_proofed if strict else []
-    return {"name": "proof", "ok": not problems, "summary": summary, "problems": problems, "seconds": 0.0}
+    findings = tuple(open_lines + not_proofed) if strict else ()
+    return CheckResult("proof", not findings, findings, summary)
 
 
 # ---------------------------------------------------------------------------- stage
