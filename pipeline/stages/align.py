@@ -1113,9 +1113,9 @@ def _deviations(al: Alignment, narr: Narration, times: np.ndarray, expected: np.
             if k == 0:
                 times[0] = 0.0
     times[:] = np.minimum(np.maximum.accumulate(times), duration)
-    for k in np.flatnonzero(skipped):
-        found.append(Finding("skip", float(times[k]), float(times[k]), int(k),
-                               0.95 if al.jumped[k] else 0.8 if forced.get(int(k)) else 0.7))
+    for k in np.flatnonzero(skipped).tolist():
+        found.append(Finding("skip", float(times[k]), float(times[k]), k,
+                               0.95 if al.jumped[k] else 0.8 if forced.get(k) else 0.7))
     found.sort(key=lambda d: (d.begin, d.fragment))
     return found
 

@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from mutagen.id3 import APIC, CHAP, COMM, CTOC, TALB, TCON, TCOP, TDRC, TIT2, TLAN, TPE1, TPUB, TRCK, CTOCFlags
+from mutagen.id3 import APIC, CHAP, COMM, CTOC, TALB, TCON, TCOP, TDRC, TIT2, TLAN, TPE1, TPUB, TRCK, CTOCFlags, Frame
 from mutagen.id3._tags import ID3SaveConfig, save_frame
 
 from pipeline.model.contracts import (
@@ -244,8 +244,8 @@ def render(recording: Path, master: Path, encoded: Path | None, epub_audio: Path
         tm = stack.enter_context(atomic_path(master))
         full = pcm_input(settings, p.channels)
         flac = flac_encoder(settings, p.channels, tm)
-        if encoded is None:
-            # the master alone
+        if encoded is None or epub_audio is None:
+            # the master alone (the two MP3s are both None or both given: checked above)
             run_fanout(["-v", "error", "-i", str(recording), "-filter_complex", f"[0:a:0]{chain}[master]",
                         "-map", "[master]", *full, "pipe:1"], [flac], recording)
         else:
@@ -315,7 +315,7 @@ def _measure(path_str: str, mtime_ns: int, size: int) -> Loudness:
 
 # ---------------------------------------------------------------------------- tagging
 
-def id3_tag(frames: list) -> bytes:
+def id3_tag(frames: list[Frame]) -> bytes:
     """An ID3v2.4 tag with the frames in exactly the given order (mutagen sorts by size when saving,
     which would put CHAP frames out of time order)."""
     config = ID3SaveConfig(4, None)
@@ -328,8 +328,8 @@ def id3_tag(frames: list) -> bytes:
 
 def tag_frames(*, title: str, artist: str, album: str, track: int, total: int, date: str, language: str,
                copyright_: str, publisher: str, comment: str, cover_png: bytes | None,
-               chapters: Sequence[Chapter]) -> list:
-    frames = [
+               chapters: Sequence[Chapter]) -> list[Frame]:
+    frames: list[Frame] = [
         TIT2(encoding=3, text=[title]),
         TPE1(encoding=3, text=[artist]),
         TALB(encoding=3, text=[album]),
@@ -367,7 +367,7 @@ def payload_sha256(path: Path) -> str:
     return hashlib.sha256(audio_payload(Path(path).read_bytes())).hexdigest()
 
 
-def write_tagged(encoded: Path, out: Path, frames: list) -> None:
+def write_tagged(encoded: Path, out: Path, frames: list[Frame]) -> None:
     data = audio_payload(encoded.read_bytes())   # never stack tags: drop an existing one
     with atomic_path(out) as tmp:
         tmp.write_bytes(id3_tag(frames) + data)

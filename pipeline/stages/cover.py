@@ -69,18 +69,18 @@ def typographic_cover(title: str, subtitle: str, authors: list[str] | tuple[str,
 def normalised_cover(path: Path) -> bytes:
     """A cover image from the user, checked and converted to a square RGB PNG of 1400–3000 px."""
     try:
-        img = Image.open(path)
-        img.load()
+        opened = Image.open(path)
+        opened.load()
     except (OSError, UnidentifiedImageError) as e:
         raise InputError(Problem(display_path(path), 0, "E-BOOK-005", f"cover is not a readable image: {e}")) from e
-    w, h = img.size
+    w, h = opened.size
     if abs(w - h) > 2:
         raise InputError(Problem(display_path(path), 0, "E-BOOK-005", f"cover must be square, got {w}×{h} px"))
     if w < 1400:
         raise InputError(Problem(display_path(path), 0, "E-BOOK-005", f"cover must be at least 1400 px, got {w}"))
-    img = img.convert("RGB")
+    img = opened.convert("RGB")
     if w > 3000:
-        img = img.resize((3000, 3000), Image.LANCZOS)
+        img = img.resize((3000, 3000), Image.Resampling.LANCZOS)
     buf = io.BytesIO()
     img.save(buf, format="PNG", optimize=True)
     return buf.getvalue()

@@ -47,8 +47,10 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Set
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -115,6 +117,7 @@ def frame_energy(master: Path, rate: int = ANALYSIS_RATE) -> np.ndarray:
         proc = subprocess.Popen([ffmpeg_exe(), *BASE_ARGS, "-v", "error", "-i", str(master), "-map", "0:a:0",
                                  "-ac", "1", "-ar", str(rate), "-f", "f32le", "pipe:1"],
                                 stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL)
+        assert proc.stdout is not None, "Popen sets stdout when it is given stdout=PIPE"
         try:
             while True:
                 raw = proc.stdout.read(hop * 4 * 1000)
@@ -191,7 +194,7 @@ class Cut:
         return round(self.end * FRAME, 2)
 
 
-def plan_cuts(sync: SyncMap, pauses: Pauses, accepted: set[tuple[str, str]] = frozenset()
+def plan_cuts(sync: SyncMap, pauses: Pauses, accepted: Set[tuple[str, str]] = frozenset()
               ) -> tuple[list[Cut], list[KeptRetake]]:
     """The cuts for the sync map's retakes (merged, in time order) and the retakes kept, each with why."""
     frags = {f.id: f for f in sync.fragments}
@@ -302,7 +305,7 @@ def cut_envelope(env: np.ndarray, cuts: list[Cut]) -> np.ndarray:
 class _PCM:
     """Float PCM frames read from a pipe, in order: take some, skip some."""
 
-    def __init__(self, stream, channels: int):
+    def __init__(self, stream: IO[bytes], channels: int):
         self.stream, self.channels = stream, channels
         self.buf = np.zeros((0, channels), np.float32)
         self.eof = False
@@ -358,12 +361,13 @@ def render_cut(master: Path, ranges: list[tuple[int, int]], rate: int, channels:
     fade_out = np.cos(0.5 * np.pi * ramp).astype(np.float32)[:, None]
     written = 0
 
-    def feed(pipes) -> None:
+    def feed(pipes: list[IO[bytes]]) -> None:
         nonlocal written
         with tempfile.TemporaryFile() as err:
             proc = subprocess.Popen([ffmpeg_exe(), *BASE_ARGS, "-v", "error", "-i", str(master), "-map", "0:a:0",
                                      "-f", "f32le", "-ac", str(channels), "-ar", str(rate), "pipe:1"],
                                     stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL)
+            assert proc.stdout is not None, "Popen sets stdout when it is given stdout=PIPE"
             src = _PCM(proc.stdout, channels)
 
             def out(x: np.ndarray) -> None:

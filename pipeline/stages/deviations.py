@@ -142,7 +142,7 @@ def speech_islands(voiced: np.ndarray, start: int, end: int, gap: int = ISLAND_G
     v = voiced[start:end]
     d = np.diff(np.concatenate([[0], v.astype(np.int8), [0]]))
     out: list[list[int]] = []
-    for s0, e0 in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)):
+    for s0, e0 in zip(np.flatnonzero(d == 1).tolist(), np.flatnonzero(d == -1).tolist()):
         if out and s0 - out[-1][1] < gap:
             out[-1][1] = e0
         else:

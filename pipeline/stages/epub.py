@@ -113,7 +113,7 @@ class Overlay:
     @property
     def duration(self) -> float:
         """What a reading system plays: the sum of the audible clips (media:duration)."""
-        return round(sum(c.end - c.begin for c in self.clips if c.audible), 3)
+        return round(sum(c.end - c.begin for c in self.clips if c.begin is not None and c.end is not None), 3)
 
     @property
     def unread(self) -> int:
@@ -207,10 +207,12 @@ def _x(tag: str) -> str:
 EPUB_TYPE = f"{{{EPUB_NS}}}type"
 
 
-def _el(parent: etree._Element | None, tag: str, text: str | None = None, **attrs: str) -> etree._Element:
-    attrs = {("class" if k == "class_" else EPUB_TYPE if k == "epub_type" else k.replace("_", "-")): v
-             for k, v in attrs.items() if v is not None}
-    e = etree.Element(_x(tag), attrs) if parent is None else etree.SubElement(parent, _x(tag), attrs)
+def _el(parent: etree._Element | None, tag: str, text: str | None = None, **attrs: str | None) -> etree._Element:
+    """An element (a child of ``parent``, if any) with the attributes not None: ``class_`` is ``class``,
+    ``epub_type`` is ``epub:type``, other underscores are hyphens (``aria_label``)."""
+    present = {("class" if k == "class_" else EPUB_TYPE if k == "epub_type" else k.replace("_", "-")): v
+               for k, v in attrs.items() if v is not None}
+    e = etree.Element(_x(tag), present) if parent is None else etree.SubElement(parent, _x(tag), present)
     if text is not None:
         e.text = text
     return e
@@ -398,7 +400,7 @@ def smil(part: Part, overlay: Overlay) -> bytes:
             c = clips[s.id]
             par = etree.SubElement(seq, f"{{{SMIL_NS}}}par", {"id": f"par-{s.id}"})
             etree.SubElement(par, f"{{{SMIL_NS}}}text", {"src": f"{text}#{s.id}"})
-            if c.audible:
+            if c.begin is not None and c.end is not None:      # audible
                 etree.SubElement(par, f"{{{SMIL_NS}}}audio", {"src": audio, "clipBegin": clip_time(c.begin),
                                                               "clipEnd": clip_time(c.end)})
     return etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True)

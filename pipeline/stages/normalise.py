@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import espeakng_loader
 import num2words
@@ -315,6 +316,20 @@ def _end_keeping(repl: str) -> Callable[[re.Match], str]:
     return sub
 
 
+def _english_unit(one: str, many: str) -> Callable[[int], str]:
+    """The English word for n of a currency's unit or subunit ('pound' for 1, else 'pounds')."""
+    def word(n: int) -> str:
+        return one if n == 1 else many
+    return word
+
+
+def _pluralised(conv: Any, form: Any) -> Callable[[int], str]:
+    """The word for n of a currency's unit or subunit by num2words' converter (its form for the unit)."""
+    def word(n: int) -> str:
+        return conv.pluralize(n, form)
+    return word
+
+
 class _Normaliser:
     """Everything one language needs, compiled once."""
 
@@ -325,7 +340,8 @@ class _Normaliser:
         self.us = self.english and region == "us"
         self.conv = None
         self.n2w = None
-        self._cache: dict[tuple, str] = {}
+        self._cache: dict[tuple[str, int], str] = {}
+        self._ordinal_cache: dict[int, str | None] = {}
         classes = num2words.CONVERTER_CLASSES
         for code in ([f"{primary}_{region.upper()}"] if region else []) + [_N2W_ALIASES.get(primary, primary)]:
             if code in classes and code not in _N2W_UNUSABLE:
@@ -356,13 +372,13 @@ class _Normaliser:
         if self.conv is None:
             return {}
         if self.english:
-            return {code: ((lambda n, f=f: f[0] if n == 1 else f[1]),
-                           (lambda n, f=f: f[2] if n == 1 else f[3]) if f[2] else None)
-                    for code, f in _EN_CURRENCY.items()}
+            return {code: (_english_unit(one, many),
+                           _english_unit(sub_one, sub_many) if sub_one and sub_many else None)
+                    for code, (one, many, sub_one, sub_many) in _EN_CURRENCY.items()}
         owner = next((k for k in type(self.conv).__mro__ if "CURRENCY_FORMS" in k.__dict__), None)
         if owner is None or owner.__name__ in ("Num2Word_Base", "Num2Word_EU", "Num2Word_EN"):
             return {}  # English names inherited from the base class: let espeak-ng read the symbol
-        table = {}
+        table: dict[str, tuple[Callable[[int], str], Callable[[int], str] | None]] = {}
         for code in set(_SYMBOLS.values()):
             forms = self.conv.CURRENCY_FORMS.get(code)
             if not forms:
@@ -371,8 +387,8 @@ class _Normaliser:
                 self.conv.pluralize(2, forms[0])
             except Exception:
                 continue
-            table[code] = ((lambda n, f=forms[0]: self.conv.pluralize(n, f)),
-                           (lambda n, f=forms[1]: self.conv.pluralize(n, f)) if len(forms) > 1 else None)
+            table[code] = (_pluralised(self.conv, forms[0]),
+                           _pluralised(self.conv, forms[1]) if len(forms) > 1 else None)
         return table
 
     def _compile(self) -> None:
@@ -466,14 +482,17 @@ class _Normaliser:
             return self._digits(str(n))
         key = ("c", n)
         if key not in self._cache:
-            try:
-                self._cache[key] = self._clean(self.conv.to_cardinal(n))
-            except Exception:
+            if self.conv is None:  # no number words in this language: the digits, for espeak-ng
                 self._cache[key] = str(n)
+            else:
+                try:
+                    self._cache[key] = self._clean(self.conv.to_cardinal(n))
+                except Exception:
+                    self._cache[key] = str(n)
         return self._cache[key]
 
     def _year(self, n: int) -> str:
-        if not self.years:
+        if not self.years or self.conv is None:
             return self._cardinal(n)
         key = ("y", n)
         if key not in self._cache:
@@ -489,13 +508,14 @@ class _Normaliser:
     def _ordinal_words(self, n: int) -> str | None:
         if n >= _LARGEST:
             return None
-        key = ("o", n)
-        if key not in self._cache:
+        if self.conv is None:
+            return None
+        if n not in self._ordinal_cache:
             try:
-                self._cache[key] = self._clean(self.conv.to_ordinal(n))
+                self._ordinal_cache[n] = self._clean(self.conv.to_ordinal(n))
             except Exception:
-                self._cache[key] = None
-        return self._cache[key]
+                self._ordinal_cache[n] = None
+        return self._ordinal_cache[n]
 
     def _split(self, s: str) -> tuple[str, str | None, bool]:
         """'1,234.5' -> ('1234', '5', grouped)."""
@@ -525,6 +545,8 @@ class _Normaliser:
 
     def _decimal(self, whole: str, frac: str) -> str:
         if self.point_word is None and len(whole) <= _MAX_DIGITS and len(frac) <= 6:
+            if self.conv is None:
+                return f"{self._cardinal(int(whole))} {self._digits(frac)}"
             try:
                 return self._clean(self.conv.to_cardinal(Decimal(f"{whole}.{frac}")))
             except Exception:
@@ -654,6 +676,7 @@ class _Normaliser:
         if self.english:
             return f"{whole_words} {units[0](n)} {self._cardinal(cents)}"
         if units[1] is None:
+            assert frac is not None, "cents are non-zero only when the amount has a fractional part"
             return f"{self._decimal(whole, frac)} {units[0](2)}"
         return f"{whole_words} {units[0](n)} {self.and_word or ''} {cents_words} {units[1](cents)}"
 

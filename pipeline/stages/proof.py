@@ -78,8 +78,8 @@ def read_accepts(path: Path, fragment_ids: set[str]) -> set[tuple[str, str]]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        line = data[: e.start].count(b"\n") + 1
-        raise InputError(Problem(shown, line, "E-LABEL-003",
+        bad_line = data[: e.start].count(b"\n") + 1
+        raise InputError(Problem(shown, bad_line, "E-LABEL-003",
                                  f"label file is not valid UTF-8 (byte 0x{data[e.start]:02x} at offset {e.start})")) from None
     accepted: set[tuple[str, str]] = set()
     problems: list[Problem] = []

@@ -7,9 +7,11 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import IO
 
 from pipeline.model.problems import InputError, Problem, display_path
 
@@ -122,8 +124,9 @@ def run_fanout(producer: list[str], consumers: list[list[str]], what: Path, code
                                 stdin=subprocess.DEVNULL, pass_fds=[w for _, w in extra])
         for _, w in extra:
             os.close(w)
+        assert prod.stdout is not None, "Popen sets stdout when it is given stdout=PIPE"
         _grow_pipe(prod.stdout.fileno())
-        inputs = [prod.stdout] + [r for r, _ in extra]
+        inputs: list[IO[bytes] | int] = [prod.stdout, *(r for r, _ in extra)]
         for i, (cmd, src) in enumerate(zip(consumers, inputs)):
             procs.append(subprocess.Popen([ffmpeg_exe(), *BASE_ARGS, *cmd], stdin=src, stderr=errs[i + 1]))
             if isinstance(src, int):
@@ -143,27 +146,30 @@ def run_fanout(producer: list[str], consumers: list[list[str]], what: Path, code
             e.close()
 
 
-def run_encoders(consumers: list[list[str]], feed, what: Path, code: str = "E-AUDIO-004",
+def run_encoders(consumers: list[list[str]], feed: Callable[[list[IO[bytes]]], None], what: Path, code: str = "E-AUDIO-004",
                  action: str = "could not encode") -> None:
     """Start one ffmpeg per consumer, each encoding the raw PCM on its stdin; ``feed(pipes)`` writes to their
     stdins (a list of binary files, in the consumers' order), then they are closed and awaited. The
     encoders run concurrently with the feeder. On failure of any, one InputError line naming ``what``; no
     output is trusted unless every process succeeded."""
     errs = [tempfile.TemporaryFile() for _ in consumers]
-    procs: list[subprocess.Popen] = []
+    procs: list[subprocess.Popen[bytes]] = []
+    stdins: list[IO[bytes]] = []     # the encoders' stdins, in the consumers' order
     try:
         for cmd, err in zip(consumers, errs):
             p = subprocess.Popen([ffmpeg_exe(), *BASE_ARGS, *cmd], stdin=subprocess.PIPE, stderr=err)
-            _grow_pipe(p.stdin.fileno())
             procs.append(p)
+            assert p.stdin is not None, "Popen sets stdin when it is given stdin=PIPE"
+            stdins.append(p.stdin)
+            _grow_pipe(p.stdin.fileno())
         broken = False
         try:
-            feed([p.stdin for p in procs])
+            feed(stdins)
         except BrokenPipeError:
             broken = True            # an encoder died: its own error is the one to report
-        for p in procs:
+        for stdin in stdins:
             try:
-                p.stdin.close()
+                stdin.close()
             except BrokenPipeError:
                 broken = True
         codes = [p.wait() for p in procs]

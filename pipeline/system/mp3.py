@@ -11,5 +11,9 @@ from mutagen.mp3 import MP3
 def mp3_duration(path_or_bytes: Path | str | bytes) -> float:
     """Seconds of audio in an MP3 file (or its bytes). mutagen raises for a file that is not an MP3."""
     if isinstance(path_or_bytes, (bytes, bytearray)):
-        return float(MP3(fileobj=io.BytesIO(path_or_bytes)).info.length)
-    return float(MP3(str(path_or_bytes)).info.length)
+        mp3 = MP3(fileobj=io.BytesIO(path_or_bytes))
+    else:
+        mp3 = MP3(str(path_or_bytes))
+    # mutagen declares `FileType.info = None` unannotated, so mypy types it None; MP3() always sets an
+    # MPEGInfo (or raises)
+    return float(mp3.info.length)  # type: ignore[attr-defined]

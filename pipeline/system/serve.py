@@ -18,7 +18,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 MIME_TYPES = {
     ".mp3": "audio/mpeg", ".m4a": "audio/mp4", ".ogg": "audio/ogg", ".opus": "audio/ogg", ".flac": "audio/flac",
@@ -30,7 +30,7 @@ _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 CHUNK = 1 << 16
 
 
-def parse_range(header: str | None, size: int) -> tuple[int, int] | None | str:
+def parse_range(header: str | None, size: int) -> tuple[int, int] | Literal["unsatisfiable"] | None:
     """The byte range ``(first, last)`` (inclusive) a Range header asks of a file of ``size`` bytes;
     None when the whole file is to be sent (no header, one that does not parse, several ranges);
     "unsatisfiable" when it asks for nothing inside the file (416)."""
@@ -64,7 +64,7 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
         self.send_header("Accept-Ranges", "bytes")
         super().end_headers()
 
-    def send_head(self) -> BinaryIO | None:  # type: ignore[override]
+    def send_head(self) -> BinaryIO | None:
         self._left = None
         path = self.translate_path(self.path)
         if "Range" not in self.headers or not os.path.isfile(path):
@@ -97,7 +97,7 @@ class RangeHandler(http.server.SimpleHTTPRequestHandler):
         self._left = end - start + 1
         return f
 
-    def copyfile(self, source, outputfile) -> None:  # type: ignore[override]
+    def copyfile(self, source, outputfile) -> None:
         if self._left is None:
             super().copyfile(source, outputfile)
             return
