@@ -73,7 +73,7 @@ build/code-files.txt: FORCE
 	$(call list-stamp,$(CODE_FILES))
 build/code.mk: $(CODE_FILES) build/code-files.txt | $(VENV_OK) build
 	$(PIPELINE) code-deps -o $@
-NEEDS_PARTS := $(if $(MAKECMDGOALS),$(filter-out help clean distclean venv preview demo-recordings,$(MAKECMDGOALS)),)
+NEEDS_PARTS := $(if $(MAKECMDGOALS),$(filter-out help clean distclean venv lint preview demo-recordings,$(MAKECMDGOALS)),)
 ifneq ($(NEEDS_PARTS),)
 # read before any rule that uses $(call code,...): prerequisites are expanded as the rules are read
 include build/code.mk
@@ -295,9 +295,16 @@ preview: $(VENV_OK)
 	@test -d output || { echo "output/ is empty: run make release first" >&2; exit 1; }
 	$(PIPELINE) preview output --port $(PORT)
 
-## test: build the staged site, then run the test suite
+## lint: ruff (style, imports, bugbear) and mypy (types; strict for pipeline/model): any finding fails
+.PHONY: lint
+lint: $(VENV_OK)
+	$(PY) -m ruff check pipeline tests bench scripts tools
+	$(PY) -m mypy
+
+## test: the lint and type gates, build the staged site, then run the test suite
 .PHONY: test
 test: $(VENV_OK) $(NODE_OK)
+	@$(MAKE) --no-print-directory lint
 	@$(MAKE) --no-print-directory $(PARALLEL) site
 	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
 
