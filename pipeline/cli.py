@@ -36,6 +36,7 @@ def cmd_check_sources(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    # here: the importer is outside the core (pipeline/extras), loaded only by the one command that uses it
     from pipeline.extras.importer import ManuscriptError, import_manuscript
 
     try:
