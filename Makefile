@@ -301,11 +301,11 @@ lint: $(VENV_OK)
 	$(PY) -m ruff check pipeline tests bench scripts tools
 	$(PY) -m mypy
 
-## test: the lint and type gates, build the staged site, then run the test suite
+## test: the lint and type gates, build the staged site and the proof, then run the test suite
 .PHONY: test
 test: $(VENV_OK) $(NODE_OK)
 	@$(MAKE) --no-print-directory lint
-	@$(MAKE) --no-print-directory $(PARALLEL) site
+	@$(MAKE) --no-print-directory $(PARALLEL) site proof
 	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
 
 ## demo-recordings: regenerate the synthetic demo narrations in recordings/ (needs flite, ffmpeg)
