@@ -306,7 +306,7 @@ lint: $(VENV_OK)
 test: $(VENV_OK) $(NODE_OK)
 	@$(MAKE) --no-print-directory lint
 	@$(MAKE) --no-print-directory $(PARALLEL) site proof
-	$(PY) -m pytest -q -n 2 --dist loadgroup $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n 2 $(PYTEST_ARGS)
 
 ## demo-recordings: regenerate the synthetic demo narrations in recordings/ (needs flite, ffmpeg)
 .PHONY: demo-recordings

@@ -22,13 +22,8 @@ from narration import flite_available
 from scratch import make, scratch_project
 
 ROOT = Path(__file__).resolve().parents[1]
-pytestmark = [
-    pytest.mark.skipif(not (shutil.which("ffmpeg") and flite_available() and Path("/usr/bin/chromium").exists()),
-                       reason="needs ffmpeg, flite and Chromium"),
-    # one scenario on one project, edit after edit (the later steps use the recording the format swap made):
-    # one xdist worker runs them all, in order (`make test` passes --dist loadgroup)
-    pytest.mark.xdist_group("build-graph"),
-]
+pytestmark = pytest.mark.skipif(not (shutil.which("ffmpeg") and flite_available() and Path("/usr/bin/chromium").exists()),
+                                reason="needs ffmpeg, flite and Chromium")
 
 PARTS = {
     "01-alpha.md": """---
