@@ -18,8 +18,7 @@ from pathlib import Path
 from xml.etree import ElementTree as ET
 
 import pytest
-from narration import flite_available
-from scratch import make, scratch_project
+from narration import flite_available, make_narration, write_wav
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(not (shutil.which("ffmpeg") and flite_available() and Path("/usr/bin/chromium").exists()),
@@ -59,8 +58,35 @@ STAGE = re.compile(r"-m pipeline ([a-z-]+)(.*)")
 
 
 def _project(tmp: Path) -> Path:
-    return scratch_project(tmp, PARTS, ("alpha", "beta"), lambda i: dict(
-        voice="slt", pause_range=(0.4, 0.8), head=0.6, tail=0.6, noise_db=-60, gain_db=-12))
+    from pipeline.model.sources import load_book
+
+    proj = tmp / "proj"
+    proj.mkdir()
+    for name in ("Makefile", "pyproject.toml", "constraints.txt", "package.json", "package-lock.json"):
+        shutil.copy2(ROOT / name, proj / name)   # keeps times: the shared .venv stays up to date
+    for name in ("pipeline", "scripts", ".venv", "node_modules"):
+        (proj / name).symlink_to(ROOT / name)
+    texts = proj / "texts"
+    texts.mkdir()
+    shutil.copy(ROOT / "texts" / "book.toml", texts / "book.toml")
+    for name, text in PARTS.items():
+        (texts / name).write_text(text, encoding="utf-8")
+    rec = proj / "recordings"
+    rec.mkdir()
+    book = load_book(texts)
+    for i, pid in enumerate(("alpha", "beta")):
+        n = make_narration([s.text for s in book.part(pid).sentences()], seed=i, voice="slt",
+                           pause_range=(0.4, 0.8), head=0.6, tail=0.6, noise_db=-60, gain_db=-12)
+        wav = write_wav(rec / f"{pid}.wav", n.audio)
+        ext = "mp3" if i == 0 else "ogg"
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(wav), str(rec / f"{pid}.{ext}")], check=True)
+        wav.unlink()
+    return proj
+
+
+def make(proj: Path, *targets: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, MAKEFLAGS="")
+    return subprocess.run(["make", "-j2", *targets], cwd=proj, capture_output=True, text=True, env=env)
 
 
 def ran(r: subprocess.CompletedProcess) -> list[str]:

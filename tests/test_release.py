@@ -17,8 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from narration import flite_available
-from scratch import make, scratch_project
+from narration import flite_available, make_narration, write_wav
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(not (shutil.which("ffmpeg") and flite_available() and Path("/usr/bin/chromium").exists()),
@@ -78,9 +77,39 @@ Anyone can join. Nobody signs up.
 }
 
 
+def _sentences(text_dir: Path, pid: str) -> list[str]:
+    from pipeline.model.sources import load_book
+
+    return [s.text for s in load_book(text_dir).part(pid).sentences()]
+
+
 def _project(tmp: Path) -> Path:
-    return scratch_project(tmp, PARTS, ("alpha", "beta"), lambda i: dict(
-        voice="slt", pause_range=(0.4, 1.0), head=1.0, tail=1.0, noise_db=-60, gain_db=-10 - 8 * i))
+    proj = tmp / "proj"
+    proj.mkdir()
+    for name in ("Makefile", "pyproject.toml", "constraints.txt", "package.json", "package-lock.json"):
+        shutil.copy2(ROOT / name, proj / name)   # keeps times: the shared .venv stays up to date
+    for name in ("pipeline", "scripts", ".venv", "node_modules"):
+        (proj / name).symlink_to(ROOT / name)
+    texts = proj / "texts"
+    texts.mkdir()
+    shutil.copy(ROOT / "texts" / "book.toml", texts / "book.toml")
+    for name, text in PARTS.items():
+        (texts / name).write_text(text, encoding="utf-8")
+    rec = proj / "recordings"
+    rec.mkdir()
+    for i, pid in enumerate(("alpha", "beta")):
+        n = make_narration(_sentences(texts, pid), seed=i, voice="slt", pause_range=(0.4, 1.0), head=1.0, tail=1.0,
+                           noise_db=-60, gain_db=-10 - 8 * i)
+        wav = write_wav(rec / f"{pid}.wav", n.audio)
+        ext = "mp3" if i == 0 else "ogg"
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(wav), str(rec / f"{pid}.{ext}")], check=True)
+        wav.unlink()
+    return proj
+
+
+def make(proj: Path, *targets: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, MAKEFLAGS="")
+    return subprocess.run(["make", "-j2", *targets], cwd=proj, capture_output=True, text=True, env=env)
 
 
 def tree_hashes(folder: Path) -> dict[str, str]:
