@@ -3,8 +3,9 @@ reruns exactly the stages that read what changed, a deleted file is seen (its co
 gone from every edition and from output/), and nothing runs when nothing changed. What ran is read from
 the stage commands make echoes, not from timings.
 
-The scenarios run in order on one project (each leaves it as it found it, or builds it to the new state
-first), so the test builds the site once."""
+The project's site is built once per test session (the template; tests/scratch.py) and every test works
+on its own copy of it (file times kept, so make sees it as up to date), and makes there the state it
+starts from: the tests pass alone, in any order, and spread over xdist workers."""
 from __future__ import annotations
 
 import json
@@ -15,12 +16,13 @@ import subprocess
 import time
 import zipfile
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree as ET
 
 import pytest
-from narration import flite_available, make_narration, write_wav
+from narration import flite_available
+from scratch import copy_project, make, scratch_project, shared_template
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(not (shutil.which("ffmpeg") and flite_available() and Path("/usr/bin/chromium").exists()),
                                 reason="needs ffmpeg, flite and Chromium")
 
@@ -57,36 +59,8 @@ Beta is a community group in Leeds. Volunteers run it on Saturdays.
 STAGE = re.compile(r"-m pipeline ([a-z-]+)(.*)")
 
 
-def _project(tmp: Path) -> Path:
-    from pipeline.model.sources import load_book
-
-    proj = tmp / "proj"
-    proj.mkdir()
-    for name in ("Makefile", "pyproject.toml", "constraints.txt", "package.json", "package-lock.json"):
-        shutil.copy2(ROOT / name, proj / name)   # keeps times: the shared .venv stays up to date
-    for name in ("pipeline", "scripts", ".venv", "node_modules"):
-        (proj / name).symlink_to(ROOT / name)
-    texts = proj / "texts"
-    texts.mkdir()
-    shutil.copy(ROOT / "texts" / "book.toml", texts / "book.toml")
-    for name, text in PARTS.items():
-        (texts / name).write_text(text, encoding="utf-8")
-    rec = proj / "recordings"
-    rec.mkdir()
-    book = load_book(texts)
-    for i, pid in enumerate(("alpha", "beta")):
-        n = make_narration([s.text for s in book.part(pid).sentences()], seed=i, voice="slt",
-                           pause_range=(0.4, 0.8), head=0.6, tail=0.6, noise_db=-60, gain_db=-12)
-        wav = write_wav(rec / f"{pid}.wav", n.audio)
-        ext = "mp3" if i == 0 else "ogg"
-        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(wav), str(rec / f"{pid}.{ext}")], check=True)
-        wav.unlink()
-    return proj
-
-
-def make(proj: Path, *targets: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, MAKEFLAGS="")
-    return subprocess.run(["make", "-j2", *targets], cwd=proj, capture_output=True, text=True, env=env)
+def _narration(i: int) -> dict[str, Any]:
+    return {"voice": "slt", "pause_range": (0.4, 0.8), "head": 0.6, "tail": 0.6, "noise_db": -60, "gain_db": -12}
 
 
 def ran(r: subprocess.CompletedProcess) -> list[str]:
@@ -117,11 +91,47 @@ def later(path: Path) -> None:
         os.utime(path)
 
 
-@pytest.fixture(scope="module")
-def proj(tmp_path_factory) -> Path:
-    p = _project(tmp_path_factory.mktemp("graph"))
-    site(p)
-    return p
+def beta_as_flac(proj: Path) -> None:
+    """Replace beta's Ogg recording by a FLAC of it whose time is an hour older than the Ogg's was."""
+    rec = proj / "recordings" / "beta.ogg"
+    flac = proj / "recordings" / "beta.flac"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(rec), str(flac)], check=True)
+    st = rec.stat()
+    rec.unlink()
+    os.utime(flac, (st.st_atime - 3600, st.st_mtime - 3600))
+
+
+@pytest.fixture(scope="session")
+def graph_template(tmp_path_factory) -> Path:
+    """The tiny project with its site built (alpha's recording an MP3, beta's an Ogg). Read only."""
+    def build(proj: Path) -> None:
+        scratch_project(proj, PARTS, ("alpha", "beta"), _narration)
+        site(proj)
+
+    return shared_template(tmp_path_factory, "graph-template", build)[0]
+
+
+@pytest.fixture(scope="session")
+def graph_template_flac(graph_template, tmp_path_factory) -> Path:
+    """The same with beta's recording replaced by a FLAC (`beta_as_flac`), the site built again. Read only."""
+    def build(proj: Path) -> None:
+        copy_project(graph_template, proj)
+        beta_as_flac(proj)
+        site(proj)
+
+    return shared_template(tmp_path_factory, "graph-template-flac", build)[0]
+
+
+@pytest.fixture()
+def proj(graph_template, tmp_path) -> Path:
+    """This test's own copy of the built project."""
+    return copy_project(graph_template, tmp_path / "proj")
+
+
+@pytest.fixture()
+def proj_flac(graph_template_flac, tmp_path) -> Path:
+    """This test's own copy of the built project whose beta recording is a FLAC."""
+    return copy_project(graph_template_flac, tmp_path / "proj")
 
 
 def test_nothing_changed_nothing_runs(proj) -> None:
@@ -170,27 +180,22 @@ def test_replaced_recording_remasters_that_part_alone(proj) -> None:
 def test_recording_in_another_format_is_seen_even_when_older(proj) -> None:
     """A recording replaced by one of another format with an old time makes nothing newer; the part's
     recording stamp changes."""
-    rec = proj / "recordings" / "beta.ogg"
-    flac = proj / "recordings" / "beta.flac"
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(rec), str(flac)], check=True)
-    st = rec.stat()
-    rec.unlink()
-    os.utime(flac, (st.st_atime - 3600, st.st_mtime - 3600))
+    beta_as_flac(proj)
     stages = site(proj)
     assert "master recordings/beta.flac" in stages and "alpha" not in " ".join(stages), stages
     assert stages.count("parts-mk texts") == 1, stages
 
 
-def test_audio_setting_edit_remasters_every_part(proj) -> None:
-    toml = proj / "texts" / "book.toml"
+def test_audio_setting_edit_remasters_every_part(proj_flac) -> None:
+    toml = proj_flac / "texts" / "book.toml"
     text = toml.read_text(encoding="utf-8")
     assert "silence_pad = 0.5" in text
     toml.write_text(text.replace("silence_pad = 0.5", "silence_pad = 0.4"), encoding="utf-8")
     later(toml)
-    stages = site(proj)
+    stages = site(proj_flac)
     assert {s for s in stages if s.startswith("master")} == {"master recordings/alpha.mp3", "master recordings/beta.flac"}
     assert {s for s in stages if s.startswith("align")} == {"align build/master/alpha.flac", "align build/master/beta.flac"}
-    assert json.loads((proj / "build" / "audio.json").read_text())["silence_pad"] == 0.4
+    assert json.loads((proj_flac / "build" / "audio.json").read_text())["silence_pad"] == 0.4
 
 
 def test_code_dependencies_are_derived(proj) -> None:
@@ -227,50 +232,50 @@ def _hide(path: Path) -> Path:
     return kept
 
 
-def test_deleted_recording_is_its_coded_error(proj) -> None:
-    kept = _hide(proj / "recordings" / "beta.flac")
+def test_deleted_recording_is_its_coded_error(proj_flac) -> None:
+    kept = _hide(proj_flac / "recordings" / "beta.flac")
     try:
-        r = make(proj, "release")
+        r = make(proj_flac, "release")
         assert r.returncode != 0
         assert "E-REC-001" in r.stderr and "beta" in r.stderr, r.stderr[-2000:]
-        assert not (proj / "output").exists() or "up to date" not in r.stdout
+        assert not (proj_flac / "output").exists() or "up to date" not in r.stdout
     finally:
-        kept.rename(proj / "recordings" / "beta.flac")
+        kept.rename(proj_flac / "recordings" / "beta.flac")
     # put back as it was: nothing to redo but the list of parts
-    assert [s for s in site(proj) if s != "parts-mk texts"] == []
+    assert [s for s in site(proj_flac) if s != "parts-mk texts"] == []
 
 
-def test_deleted_text_with_its_recording_there_is_its_coded_error(proj) -> None:
-    kept = _hide(proj / "texts" / "02-beta.md")
+def test_deleted_text_with_its_recording_there_is_its_coded_error(proj_flac) -> None:
+    kept = _hide(proj_flac / "texts" / "02-beta.md")
     try:
-        r = make(proj, "release")
+        r = make(proj_flac, "release")
         assert r.returncode != 0
         assert "E-REC-002" in r.stderr and "beta.flac" in r.stderr, r.stderr[-2000:]
     finally:
-        kept.rename(proj / "texts" / "02-beta.md")
-    assert [s for s in site(proj) if s != "parts-mk texts"] == []
+        kept.rename(proj_flac / "texts" / "02-beta.md")
+    assert [s for s in site(proj_flac) if s != "parts-mk texts"] == []
 
 
-def test_deleting_text_and_recording_removes_the_part_from_the_release(proj) -> None:
-    r = make(proj, "release")
+def test_deleting_text_and_recording_removes_the_part_from_the_release(proj_flac) -> None:
+    r = make(proj_flac, "release")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    out = proj / "output"
+    out = proj_flac / "output"
     assert (out / "audio" / "beta.mp3").exists() and (out / "stories" / "beta.html").exists()
     before = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()}
     guid = next(item.findtext("guid") for item in ET.parse(out / "podcast.xml").iter("item")
                 if "beta.mp3" in item.find("enclosure").get("url"))
-    (proj / "texts" / "02-beta.md").unlink()
-    (proj / "recordings" / "beta.flac").unlink()
+    (proj_flac / "texts" / "02-beta.md").unlink()
+    (proj_flac / "recordings" / "beta.flac").unlink()
     # an episode listeners have may not vanish from the feed unless its GUID is retired: the release
     # stops, with the code, and output/ stays as it was
-    r = make(proj, "release")
+    r = make(proj_flac, "release")
     assert r.returncode != 0 and "E-FEED-004" in r.stderr and guid in r.stderr, r.stderr[-2000:]
     assert {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
-    toml = proj / "texts" / "book.toml"
+    toml = proj_flac / "texts" / "book.toml"
     toml.write_text(toml.read_text(encoding="utf-8").replace("retired_guids = []", f'retired_guids = ["{guid}"]'),
                     encoding="utf-8")
     later(toml)
-    r = make(proj, "release")
+    r = make(proj_flac, "release")
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     stages = ran(r)
     assert {"parts-mk", "feed", "web", "epub", "check", "publish"} <= {s.split()[0] for s in stages}, stages
@@ -286,5 +291,5 @@ def test_deleting_text_and_recording_removes_the_part_from_the_release(proj) -> 
                     and "beta" in z.read(n).decode("utf-8").lower()]
     assert "beta" not in (out / "index.html").read_text(encoding="utf-8").lower()
     # and then nothing to do
-    r = make(proj, "release")
+    r = make(proj_flac, "release")
     assert r.returncode == 0 and ran(r) == [], r.stdout

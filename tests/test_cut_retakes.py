@@ -512,7 +512,7 @@ def released_with_cuts(tmp_path_factory):
     from deviations import SR as NSR
     from deviations import flite, write_wav
     from narration import flite_available
-    from test_release import make
+    from scratch import make
 
     if not (flite_available() and Path("/usr/bin/chromium").exists()):
         pytest.skip("needs flite and Chromium (installed by .ci/run)")
@@ -570,7 +570,7 @@ def test_release_with_cut_retakes_runs_the_cut_stage(released_with_cuts) -> None
 
 
 def test_release_with_cut_retakes_twice_does_nothing(released_with_cuts) -> None:
-    from test_release import make
+    from scratch import make
 
     proj, *_ = released_with_cuts
     r = make(proj, "release")
@@ -578,7 +578,7 @@ def test_release_with_cut_retakes_twice_does_nothing(released_with_cuts) -> None
 
 
 def test_text_edit_with_cut_retakes_does_not_re_encode(released_with_cuts) -> None:
-    from test_release import make
+    from scratch import make
 
     proj, *_ = released_with_cuts
     cuts_before = json.loads((proj / "build" / "cut" / "alpha.json").read_text())["cuts"]
@@ -599,7 +599,7 @@ def test_a_reported_retake_is_cut_from_every_edition(released_with_cuts) -> None
     missed it, as the aligner is not what is tested here) cuts it from the published audio: only the cut
     stage and what follows it run again; the MP3 is shorter by the cut; every timeline follows; the proof
     labels and the report show the cut."""
-    from test_release import make
+    from scratch import make
 
     proj, truth, _ = released_with_cuts
     b = proj / "build"

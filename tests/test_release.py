@@ -2,24 +2,22 @@
 incremental and reproducible. The copy shares the package, the virtual environment and node_modules
 (symlinks), and has its own texts/, recordings/, build/ and output/.
 
-The release is built once per test session (the template, shared by the xdist workers through a lock)
-and every test works on its own copy of it (times kept, so `make` sees it as up to date): no test sees
-another's changes, whatever order they run in."""
+The release is built once per test session (the template, shared by the xdist workers through a lock:
+tests/scratch.py) and every test works on its own copy of it (times kept, so `make` sees it as up to
+date): no test sees another's changes, whatever order they run in."""
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import json
-import os
 import shutil
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
-from narration import flite_available, make_narration, write_wav
+from narration import flite_available
+from scratch import copy_project, make, scratch_project, shared_template
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(not (shutil.which("ffmpeg") and flite_available() and Path("/usr/bin/chromium").exists()),
                                 reason="needs ffmpeg, flite and Chromium (installed by .ci/run)")
 
@@ -77,39 +75,8 @@ Anyone can join. Nobody signs up.
 }
 
 
-def _sentences(text_dir: Path, pid: str) -> list[str]:
-    from pipeline.model.sources import load_book
-
-    return [s.text for s in load_book(text_dir).part(pid).sentences()]
-
-
-def _project(tmp: Path) -> Path:
-    proj = tmp / "proj"
-    proj.mkdir()
-    for name in ("Makefile", "pyproject.toml", "constraints.txt", "package.json", "package-lock.json"):
-        shutil.copy2(ROOT / name, proj / name)   # keeps times: the shared .venv stays up to date
-    for name in ("pipeline", "scripts", ".venv", "node_modules"):
-        (proj / name).symlink_to(ROOT / name)
-    texts = proj / "texts"
-    texts.mkdir()
-    shutil.copy(ROOT / "texts" / "book.toml", texts / "book.toml")
-    for name, text in PARTS.items():
-        (texts / name).write_text(text, encoding="utf-8")
-    rec = proj / "recordings"
-    rec.mkdir()
-    for i, pid in enumerate(("alpha", "beta")):
-        n = make_narration(_sentences(texts, pid), seed=i, voice="slt", pause_range=(0.4, 1.0), head=1.0, tail=1.0,
-                           noise_db=-60, gain_db=-10 - 8 * i)
-        wav = write_wav(rec / f"{pid}.wav", n.audio)
-        ext = "mp3" if i == 0 else "ogg"
-        subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(wav), str(rec / f"{pid}.{ext}")], check=True)
-        wav.unlink()
-    return proj
-
-
-def make(proj: Path, *targets: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, MAKEFLAGS="")
-    return subprocess.run(["make", "-j2", *targets], cwd=proj, capture_output=True, text=True, env=env)
+def _narration(i: int) -> dict[str, Any]:
+    return {"voice": "slt", "pause_range": (0.4, 1.0), "head": 1.0, "tail": 1.0, "noise_db": -60, "gain_db": -10 - 8 * i}
 
 
 def tree_hashes(folder: Path) -> dict[str, str]:
@@ -117,39 +84,23 @@ def tree_hashes(folder: Path) -> dict[str, str]:
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def _template_root(tmp_path_factory) -> Path:
-    """A folder all the xdist workers of this session share (each worker has its own basetemp in it)."""
-    base = tmp_path_factory.getbasetemp()
-    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-
-
 @pytest.fixture(scope="session")
 def release_template(tmp_path_factory) -> tuple[Path, dict[str, str]]:
     """The small book released once (read only: tests work on copies), and the hashes of its output/."""
-    root = _template_root(tmp_path_factory)
-    done = root / "release-template.json"
-    with open(root / "release-template.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)           # the first worker builds it, the others wait for it
-        if not done.exists():
-            tmp = root / "release-template"
-            shutil.rmtree(tmp, ignore_errors=True)
-            tmp.mkdir()
-            proj = _project(tmp)
-            r = make(proj, "release")
-            assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-            done.write_text(json.dumps({"project": str(proj), "output": tree_hashes(proj / "output")}),
-                            encoding="utf-8")
-        data = json.loads(done.read_text(encoding="utf-8"))
-    return Path(data["project"]), data["output"]
+    def build(proj: Path) -> dict[str, str]:
+        scratch_project(proj, PARTS, ("alpha", "beta"), _narration)
+        r = make(proj, "release")
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+        return tree_hashes(proj / "output")
+
+    return shared_template(tmp_path_factory, "release-template", build)
 
 
 @pytest.fixture()
 def released(release_template, tmp_path) -> tuple[Path, dict[str, str]]:
     """This test's own copy of the released project (file times kept; the shared links stay links)."""
     template, hashes = release_template
-    proj = tmp_path / "proj"
-    shutil.copytree(template, proj, symlinks=True)
-    return proj, hashes
+    return copy_project(template, tmp_path / "proj"), hashes
 
 
 def test_release_publishes_every_edition(released) -> None:
