@@ -201,24 +201,56 @@ $(SITE)/podcast.xml: $(NARRATED:%=$(SITE)/audio/%.mp3) $(NARRATED:%=$(SITE)/tran
 	$(PIPELINE) feed texts --site $(SITE) -o $@ $(if $(wildcard output/podcast.xml),--previous output/podcast.xml)
 
 PARTS ?=
+# the audiobook (below): none without a narrated part
+M4B := $(if $(NARRATED),$(SITE)/$(BOOK_ID).m4b)
 WEB_OUT := $(SITE)/index.html $(PARTS:%=$(SITE)/stories/%.html) \
            $(patsubst pipeline/static/%,$(SITE)/static/%,$(wildcard pipeline/static/*))
 
 # The large-print web edition: every page in one run (0.4 s for the book); then the pages of parts that
 # no longer exist, and static files no longer shipped, are removed (only this stage writes there).
-$(WEB_OUT) &: $(TEXT_FILES) build/order.txt $(NARRATED:%=build/sync/%.json) $(call code,web)
-	$(PIPELINE) web texts --sync build/sync --site $(SITE) -o $(SITE)/index.html
+$(WEB_OUT) &: $(TEXT_FILES) build/order.txt $(NARRATED:%=build/sync/%.json) $(if $(M4B),build/m4b/download.json) \
+		$(call code,web)
+	$(PIPELINE) web texts --sync build/sync --site $(SITE) -o $(SITE)/index.html \
+		$(if $(M4B),--audiobook build/m4b/download.json)
 	@$(call prune,$(SITE)/stories $(SITE)/static,$(WEB_OUT))
 
 $(SITE)/$(BOOK_ID).epub: $(TEXT_FILES) $(NARRATED:%=build/sync/%.json) $(NARRATED:%=build/epub-audio/%.mp3) \
 		build/cover.png build/order.txt $(call code,epub)
 	$(PIPELINE) epub texts --sync build/sync --audio build/epub-audio --cover build/cover.png -o $@
 
+# ---------------------------------------------------------------------------- the audiobook
+
+# One M4B of the whole book (pipeline/stages/audiobook.py). Each part's master (the cut master with cut
+# retakes) is encoded to AAC once; the book is its parts' AAC frames joined in reading order, with the
+# chapters from the timeline, the tags and the cover: a text edit only re-muxes (about a second).
+# The book's channel count (stereo when any master is), rewritten only when it changes.
+AAC_FROM := $(if $(CUT_RETAKES),build/cut,build/master)
+ifneq ($(M4B),)
+build/m4b/layout.stamp: $(NARRATED:%=build/audio/%.json) $(call code,aac-layout) | build
+	@mkdir -p $(@D)
+	$(PIPELINE) aac-layout $(NARRATED:%=build/audio/%.json) -o build/m4b/channels.txt
+	@touch $@
+build/m4b/channels.txt: build/m4b/layout.stamp
+	@:
+
+build/m4b/%.aac: $(AAC_FROM)/%.flac build/m4b/channels.txt $(call code,aac)
+	$(PIPELINE) aac $< --channels build/m4b/channels.txt -o $@
+
+# the web index's download link (length and size) is rewritten only when it reads differently
+$(M4B) build/m4b/book.json build/m4b/download.stamp &: $(NARRATED:%=build/m4b/%.aac) \
+		$(NARRATED:%=build/sync/%.json) build/cover.png $(TEXT_FILES) build/order.txt $(call code,audiobook)
+	$(PIPELINE) audiobook texts --sync build/sync --aac build/m4b --cover build/cover.png -o $(M4B) \
+		--plan build/m4b/book.json --download build/m4b/download.json
+	@touch build/m4b/download.stamp
+build/m4b/download.json: build/m4b/download.stamp
+	@:
+endif
+
 # ---------------------------------------------------------------------------- release
 
 AUDIO_OUT := $(SCHEDULE:%=$(SITE)/audio/%.mp3) $(SCHEDULE:%=build/epub-audio/%.mp3)
 TIMELINE_OUT := $(SCHEDULE:%=$(SITE)/transcripts/%.vtt) $(SCHEDULE:%=$(SITE)/chapters/%.json)
-SITE_OUT := $(AUDIO_OUT) $(TIMELINE_OUT) $(SITE)/podcast.xml $(SITE)/$(BOOK_ID).epub $(WEB_OUT)
+SITE_OUT := $(AUDIO_OUT) $(TIMELINE_OUT) $(SITE)/podcast.xml $(SITE)/$(BOOK_ID).epub $(WEB_OUT) $(M4B)
 PROOF_OUT := $(SCHEDULE:%=build/proof/%.txt) $(SCHEDULE:%=build/proof/%.json)
 TIMELINES := $(SCHEDULE:%=build/report/timelines/%.png)
 # what the staged site holds: nothing else (build/site.list is rewritten only when the set changes)
@@ -251,11 +283,19 @@ build/report/axe.json: $(WEB_OUT) $(call code,check-web) | $(NODE_OK) build/repo
 build/report/epubcheck.json: $(SITE)/$(BOOK_ID).epub $(call code,check-epub) | build/report
 	$(PIPELINE) check-epub $< --result $@ --report build/report/epub
 
+# The audiobook read back by ffprobe, mutagen and MediaInfo and measured (ebur128), as soon as it exists.
+build/report/audiobook.json: $(M4B) build/m4b/book.json build/cover.png texts/book.toml $(call code,check-audiobook) \
+		| build/report
+	$(PIPELINE) check-audiobook $(M4B) --plan build/m4b/book.json --texts texts --cover build/cover.png \
+		--sync build/sync -o $@
+
 build/report/checked: build/site.ok $(SITE_OUT) $(SCHEDULE:%=build/loudness/%.json) $(TIMELINES) \
 		$(PROOF_OUT) build/report/axe.json $(if $(CUT_RETAKES),$(NARRATED:%=build/cut/%.json)) \
-		build/report/epubcheck.json texts/book.toml $(call code,check) | $(NODE_OK) build/report
+		build/report/epubcheck.json $(if $(M4B),build/report/audiobook.json) texts/book.toml $(call code,check) \
+		| $(NODE_OK) build/report
 	$(PIPELINE) check $(SITE) --texts texts --build build --report build/report -o $@ \
 		--web-result build/report/axe.json --epubcheck-result build/report/epubcheck.json \
+		$(if $(M4B),--audiobook-result build/report/audiobook.json) \
 		$(if $(wildcard output/podcast.xml),--previous output/podcast.xml)
 
 # Swap the checked site into output/ in one step.

@@ -236,7 +236,8 @@ BUILTIN_STAGES = {"check-sources": "cmd_check_sources", "import": "cmd_import", 
 
 STAGE_MODULES = ("stages.audio", "stages.cover", "stages.align", "stages.cut", "stages.syncmap", "stages.feed",
                  "checks.feed", "stages.epub", "checks.epub", "stages.largeprint", "checks.web", "checks.gate", "publish",
-                 "report.report", "stages.proof")
+                 "report.report", "stages.proof", "stages.audiobook",
+                 "checks.audiobook")
 # Which module registers each stage, so that running one stage imports only its module (a small stage
 # such as `transcript` starts in a third of the time; make runs dozens of them). A test keeps this in step
 # with what the modules register.
@@ -259,6 +260,10 @@ STAGE_INDEX = {
     "timeline": "report.report",
     "proof": "stages.proof",
     "cut": "stages.cut",
+    "aac": "stages.audiobook",
+    "aac-layout": "stages.audiobook",
+    "audiobook": "stages.audiobook",
+    "check-audiobook": "checks.audiobook",
 }
 
 

@@ -5,7 +5,8 @@ whether it passed, its coded findings), all in-process: the EPUB's validators
 (:mod:`pipeline.checks.epub`: EPUBCheck, our overlay checks, DAISY Ace), the feed rules
 (:mod:`pipeline.checks.feed`), axe-core on every page (:mod:`pipeline.checks.web`), loudness and true
 peak (:mod:`pipeline.checks.loudness`), links (:mod:`pipeline.checks.links`) and the proof
-(:func:`pipeline.stages.proof.check_proof`). The gate orders the results by :data:`CHECKS` and fails
+(:func:`pipeline.stages.proof.check_proof`) and the audiobook
+(:mod:`pipeline.checks.audiobook`). The gate orders the results by :data:`CHECKS` and fails
 the release (exit 3) when any has ``passed`` false, with one line per finding; the report
 (`build/report/index.html`) and a short table in the terminal show every result. Publishing is
 :mod:`pipeline.publish`.
@@ -19,6 +20,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from pipeline.checks.audiobook import read_audiobook_result
+from pipeline.checks.audiobook import run_check as audiobook_check
 from pipeline.checks.epub import epub_check
 from pipeline.checks.feed import feed_check
 from pipeline.checks.links import check_links
@@ -33,7 +36,7 @@ from pipeline.stages.proof import check_proof
 from pipeline.system.fsutil import atomic_write_text
 
 #: every check of the release, in the order the gate reports them
-CHECKS = ("epub", "feed", "axe", "loudness", "links", "proof")
+CHECKS = ("epub", "feed", "axe", "loudness", "audiobook", "links", "proof")
 
 
 def _safe(name: str, job: Callable[[], CheckResult]) -> CheckResult:
@@ -49,7 +52,8 @@ def _safe(name: str, job: Callable[[], CheckResult]) -> CheckResult:
 
 
 def run_checks(site: Path, book, previous: Path | None, report_dir: Path, measured: Path | None = None,
-               web_result: Path | None = None, epubcheck_result: Path | None = None) -> list[CheckResult]:
+               web_result: Path | None = None, epubcheck_result: Path | None = None,
+               audiobook: Callable[[], CheckResult] | None = None) -> list[CheckResult]:
     """Every check but the proof, ordered by :data:`CHECKS`; axe's result is read from ``web_result``
     when the `check-web` stage has run."""
     epub = site / f"{book.id}.epub"
@@ -71,12 +75,27 @@ def run_checks(site: Path, book, previous: Path | None, report_dir: Path, measur
     def light_lane() -> list[CheckResult]:
         return [_safe("loudness", lambda: check_audio(site, book.audio.loudness, book.audio.true_peak, measured)),
                 _safe("feed", lambda: feed_check(site, book, prev)),
-                _safe("links", lambda: check_links(site))]
+                _safe("links", lambda: check_links(site)),
+                *([_safe("audiobook", audiobook)] if audiobook is not None else [])]
 
     with cf.ThreadPoolExecutor(max_workers=2) as pool:
         lanes = [pool.submit(heavy_lane), pool.submit(light_lane)]
         results = [r for lane in lanes for r in lane.result()]
     return sorted(results, key=lambda r: CHECKS.index(r.name))
+
+
+def _audiobook(args: argparse.Namespace, book) -> Callable[[], CheckResult] | None:
+    """The audiobook's check (none without a narrated part): the result `check-audiobook` kept for this
+    M4B, else run now."""
+    if not book.narrated_parts:
+        return None
+    m4b = args.site / f"{book.id}.m4b"
+
+    def job() -> CheckResult:
+        kept = read_audiobook_result(args.audiobook_result, m4b) if args.audiobook_result else None
+        return kept or audiobook_check(m4b, args.build / "m4b" / "book.json", args.texts,
+                                       args.build / "cover.png", args.build / "sync")
+    return job
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -87,7 +106,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     with cf.ThreadPoolExecutor(max_workers=1) as pool:
         parts_future = pool.submit(collect_parts, book, inputs)
         results = run_checks(args.site, book, args.previous, args.report, args.build / "loudness",
-                             args.web_result, args.epubcheck_result)
+                             args.web_result, args.epubcheck_result, _audiobook(args, book))
         parts = parts_future.result()
     # the narrator's deviations not accepted (build/proof/ID.json): a failure only with [proof] strict
     results.append(_safe("proof", lambda: check_proof(args.build / "proof", book)))
@@ -122,6 +141,8 @@ def register(add) -> None:
         p.add_argument("-o", "--output", type=Path, default=None, help="a stamp written when every check passes")
         p.add_argument("--web-result", type=Path, default=None,
                        help="axe's result from `check-web` (else axe runs here)")
+        p.add_argument("--audiobook-result", type=Path, default=None,
+                       help="the audiobook's result from `check-audiobook` (used when it is for this M4B)")
         p.add_argument("--epubcheck-result", type=Path, default=None,
                        help="EPUBCheck's findings from `check-epub --result` (used when they are for this EPUB)")
 

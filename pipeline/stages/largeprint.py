@@ -171,10 +171,34 @@ def _common(book, root: str) -> dict:
             "static": f"{root}static/", "authors": join_names(book.authors)}
 
 
-def render_index(book, parts: list[PartView], env=None) -> str:
+@dataclass(frozen=True)
+class AudiobookView:
+    href: str          # the M4B's file name at the site root
+    length: str        # "2 h 16 min"
+    size: str          # "62 MB"
+
+
+def read_audiobook(path: Path) -> AudiobookView:
+    """The download facts the audiobook stage wrote (``build/m4b/download.json``)."""
+    import json
+
+    shown = display_path(path)
+    try:
+        d = json.loads(Path(path).read_text(encoding="utf-8"))
+        view = AudiobookView(href=str(d["href"]), length=str(d["length"]), size=str(d["size"]))
+    except FileNotFoundError:
+        raise InputError(Problem(shown, 0, "E-WEB-003", "the audiobook's download facts are missing (run make)")) from None
+    except (ValueError, KeyError, TypeError) as e:
+        raise InputError(Problem(shown, 0, "E-WEB-003", f"not the audiobook's download facts: {e}")) from None
+    if "/" in view.href or not view.href.endswith(".m4b"):
+        raise InputError(Problem(shown, 0, "E-WEB-003", f"the audiobook must be an .m4b at the site root, got {view.href!r}"))
+    return view
+
+
+def render_index(book, parts: list[PartView], env=None, audiobook: AudiobookView | None = None) -> str:
     env = env or environment()
     return env.get_template("web-index.html").render(
-        **_common(book, ""), parts=parts, epub=f"{book.id}.epub", feed="podcast.xml")
+        **_common(book, ""), parts=parts, epub=f"{book.id}.epub", feed="podcast.xml", audiobook=audiobook)
 
 
 def render_story(book, parts: list[PartView], index: int, times: Times, env=None) -> str:
@@ -190,9 +214,11 @@ def render_story(book, parts: list[PartView], index: int, times: Times, env=None
         next=parts[index + 1] if index + 1 < len(parts) else None)
 
 
-def build_site(texts: Path, sync_dir: Path, site: Path, index: Path) -> list[Path]:
-    """Write the index, one page per part and the static files; return the paths written."""
+def build_site(texts: Path, sync_dir: Path, site: Path, index: Path, audiobook: Path | None = None) -> list[Path]:
+    """Write the index, one page per part and the static files; return the paths written. With
+    ``audiobook`` (the M4B's download facts), the index offers the audiobook."""
     book = load_book(texts)
+    m4b = read_audiobook(audiobook) if audiobook is not None else None
     site, index = Path(site), Path(index)
     if index.resolve().parent != site.resolve():
         raise InputError(Problem(display_path(index), 0, "E-WEB-002",
@@ -208,13 +234,13 @@ def build_site(texts: Path, sync_dir: Path, site: Path, index: Path) -> list[Pat
         path = site / "static" / name
         atomic_write_text(path, (STATIC / name).read_text(encoding="utf-8"))
         written.append(path)
-    atomic_write_text(index, render_index(book, parts, env))
+    atomic_write_text(index, render_index(book, parts, env, m4b))
     written.append(index)
     return written
 
 
 def cmd_web(args: argparse.Namespace) -> int:
-    written = build_site(args.texts, args.sync, args.site, args.output)
+    written = build_site(args.texts, args.sync, args.site, args.output, args.audiobook)
     if getattr(args, "verbose", False):
         for p in written:
             print(os.fspath(p))
@@ -228,6 +254,8 @@ def register(add) -> None:
         p.add_argument("--site", type=Path, required=True,
                        help="the site root (output/): stories/ID.html and static/ are written inside it")
         p.add_argument("-o", "--output", type=Path, required=True, help="the index page (SITE/index.html)")
+        p.add_argument("--audiobook", type=Path, default=None,
+                       help="the M4B's download facts (build/m4b/download.json): the index offers the audiobook")
 
     add("web", "write the large-print web edition (index, one page per part, stylesheet, read-along script)",
         setup, cmd_web)
