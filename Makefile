@@ -228,7 +228,7 @@ AAC_FROM := $(if $(CUT_RETAKES),build/cut,build/master)
 ifneq ($(M4B),)
 build/m4b/layout.stamp: $(NARRATED:%=build/audio/%.json) $(call code,aac-layout) | build
 	@mkdir -p $(@D)
-	$(PIPELINE) aac-layout $(NARRATED:%=build/audio/%.json) -o build/m4b/channels.txt
+	$(PIPELINE) aac-layout -o build/m4b/channels.txt $(NARRATED:%=build/audio/%.json)
 	@touch $@
 build/m4b/channels.txt: build/m4b/layout.stamp
 	@:

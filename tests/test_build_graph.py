@@ -148,6 +148,8 @@ def test_subtitle_edit_retags_but_never_re_encodes(proj) -> None:
     # the subtitle is on the cover, in the tags and in every edition
     assert {"parts-mk", "cover", "feed", "web", "epub"} <= {s.split()[0] for s in stages}, stages
     assert sorted(s for s in stages if s.startswith("tag ")) == ["tag build/encoded/alpha.mp3", "tag build/encoded/beta.mp3"]
+    # the audiobook's tags and cover change: it is joined again, never re-encoded
+    assert "audiobook texts" in stages and not [s for s in stages if s.startswith("aac")], stages
     assert site(proj) == []
 
 
@@ -163,6 +165,8 @@ def test_sentence_edit_reruns_that_part_and_the_shared_editions(proj) -> None:
     assert not [s for s in stages if "alpha" in s], stages                  # the other part is untouched
     assert not [s for s in stages if s.split()[0] in ("master", "cover", "cut")], stages   # nothing re-encoded
     assert {"feed", "web", "epub"} <= {s.split()[0] for s in stages}, stages
+    # the audiobook's chapters come from the new timeline: joined again from the parts' AAC, not re-encoded
+    assert "audiobook texts" in stages and not [s for s in stages if s.startswith(("aac ", "aac-layout"))], stages
 
 
 def test_replaced_recording_remasters_that_part_alone(proj) -> None:
@@ -175,6 +179,9 @@ def test_replaced_recording_remasters_that_part_alone(proj) -> None:
     assert [s for s in stages if s.startswith(("master", "align"))] == \
         ["master recordings/beta.ogg", "align build/master/beta.flac"], stages
     assert not [s for s in stages if "alpha" in s], stages
+    # the audiobook re-encodes that part's AAC alone, then joins the book again
+    assert [s for s in stages if s.startswith("aac ")] == ["aac build/master/beta.flac"], stages
+    assert "audiobook texts" in stages, stages
 
 
 def test_recording_in_another_format_is_seen_even_when_older(proj) -> None:
@@ -195,6 +202,7 @@ def test_audio_setting_edit_remasters_every_part(proj_flac) -> None:
     stages = site(proj_flac)
     assert {s for s in stages if s.startswith("master")} == {"master recordings/alpha.mp3", "master recordings/beta.flac"}
     assert {s for s in stages if s.startswith("align")} == {"align build/master/alpha.flac", "align build/master/beta.flac"}
+    assert {s for s in stages if s.startswith("aac ")} == {"aac build/master/alpha.flac", "aac build/master/beta.flac"}
     assert json.loads((proj_flac / "build" / "audio.json").read_text())["silence_pad"] == 0.4
 
 
@@ -290,6 +298,10 @@ def test_deleting_text_and_recording_removes_the_part_from_the_release(proj_flac
         assert not [n for n in z.namelist() if n.endswith((".xhtml", ".opf", ".smil"))
                     and "beta" in z.read(n).decode("utf-8").lower()]
     assert "beta" not in (out / "index.html").read_text(encoding="utf-8").lower()
+    # the audiobook is alpha's alone
+    plan = json.loads((proj_flac / "build" / "m4b" / "book.json").read_text(encoding="utf-8"))
+    assert [p["id"] for p in plan["parts"]] == ["alpha"] and {c["part"] for c in plan["chapters"]} == {"alpha"}
+    assert len(list(out.glob("*.m4b"))) == 1
     # and then nothing to do
     r = make(proj_flac, "release")
     assert r.returncode == 0 and ran(r) == [], r.stdout
