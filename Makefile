@@ -223,7 +223,7 @@ $(SITE)/$(BOOK_ID).epub: $(TEXT_FILES) $(NARRATED:%=build/sync/%.json) $(NARRATE
 # One M4B of the whole book (pipeline/stages/audiobook.py). Each part's master (the cut master with cut
 # retakes) is encoded to AAC once; the book is its parts' AAC frames joined in reading order, with the
 # chapters from the timeline, the tags and the cover: a text edit only re-muxes (about a second).
-# The book's channel count (stereo when any master is), rewritten only when it changes.
+# The book's channel count (stereo only when every master is), rewritten only when it changes.
 AAC_FROM := $(if $(CUT_RETAKES),build/cut,build/master)
 ifneq ($(M4B),)
 build/m4b/layout.stamp: $(NARRATED:%=build/audio/%.json) $(call code,aac-layout) | build

@@ -2,8 +2,8 @@
 
 Two stages, so that an edit costs seconds:
 
-- ``aac-layout``: the book's channel count, from the masters' reports: stereo when any part is stereo (an
-  MP4 track has one layout), else mono. Rewritten only when it changes.
+- ``aac-layout``: the book's channel count, from the masters' reports: stereo only when every part is
+  stereo (an MP4 track has one layout), else mono. Rewritten only when it changes.
 - ``aac`` (one per part): the part's master (the same FLAC the MP3s are made from, already at the loudness
   target and under the true-peak ceiling) encoded once to AAC-LC in ADTS, ``build/m4b/ID.aac``. Only a new
   master re-encodes it. 64 kbit/s for mono (96 for stereo) at the master's rate, ffmpeg's native encoder
@@ -66,9 +66,15 @@ ITUNES = "----:com.apple.iTunes:"
 
 
 def aac_encoder(master: Path, out: Path, channels: int, source_channels: int) -> list[str]:
-    """ffmpeg's arguments. A mono master in a stereo book goes to both channels at its own level (ffmpeg's
-    default upmix would put it 3 dB down, as a centre channel)."""
-    layout = ["-af", "pan=stereo|c0=c0|c1=c0"] if channels == 2 and source_channels == 1 else ["-ac", str(channels)]
+    """ffmpeg's arguments. A stereo master in a mono book is the mean of its channels (a narration's two
+    channels carry the same voice: the level holds); a mono master in a stereo book (only a mixed book read
+    with another layout given) goes to both channels at its own level, not ffmpeg's centre upmix at -3 dB."""
+    if channels == 2 and source_channels == 1:
+        layout = ["-af", "pan=stereo|c0=c0|c1=c0"]
+    elif channels == 1 and source_channels == 2:
+        layout = ["-af", "pan=mono|c0=0.5*c0+0.5*c1"]
+    else:
+        layout = ["-ac", str(channels)]
     return ["-v", "error", "-y", "-i", str(master), "-map", "0:a:0", *layout,
             "-c:a", "aac", "-aac_coder", "fast", "-b:a", f"{BITRATE.get(channels, 96)}k",
             "-fflags", "+bitexact", "-flags:a", "+bitexact", "-map_metadata", "-1", "-f", "adts", str(out)]
@@ -356,11 +362,12 @@ def build_audiobook(texts: Path, sync_dir: Path, aac_dir: Path, cover: Path, out
 
 
 def book_channels(reports: list[Path]) -> int:
-    """The audiobook's channels: stereo when any part's master is stereo (one MP4 track has one layout),
-    else mono."""
+    """The audiobook's channels (one MP4 track has one layout): stereo only when every part's master is
+    stereo (a stereo narration); a mono narration, or a book of mixed parts, is mono (a voice: half the
+    bits and half the encoding time of stereo for the same speech)."""
     from pipeline.model.contracts import read_audio_report
 
-    return 2 if any(read_audio_report(r).plan.channels == 2 for r in reports) else 1
+    return 2 if reports and all(read_audio_report(r).plan.channels == 2 for r in reports) else 1
 
 
 def cmd_aac(args: argparse.Namespace) -> int:
