@@ -1,13 +1,14 @@
 """The audiobook edition: one M4B of the whole book (AAC-LC in MP4), with chapters, cover and metadata.
 
-Two stages, so that an edit costs seconds:
+Three stages, so that an edit costs seconds:
 
 - ``aac-layout``: the book's channel count, from the masters' reports: stereo only when every part is
   stereo (an MP4 track has one layout), else mono. Rewritten only when it changes.
-- ``aac`` (one per part): the part's master (the same FLAC the MP3s are made from, already at the loudness
-  target and under the true-peak ceiling) encoded once to AAC-LC in ADTS, ``build/m4b/ID.aac``. Only a new
-  master re-encodes it. 64 kbit/s for mono (96 for stereo) at the master's rate, ffmpeg's native encoder
-  with its ``fast`` coder: transparent enough for speech at 3.5 times the speed of its default coder.
+- ``aac`` (one per part): the part's master (the same FLAC the MP3s are made from: under the true-peak
+  ceiling, and at the loudness target plus the 0.45 dB that LAME takes off, which this takes off too)
+  encoded once to AAC-LC in ADTS, ``build/m4b/ID.aac``. Only a new master re-encodes it. 64 kbit/s for
+  mono (96 for stereo) at the master's rate, ffmpeg's native encoder with its ``fast`` coder: transparent
+  enough for speech at 3.5 times the speed of its default coder.
 - ``audiobook`` (one for the book): the parts' AAC frames joined in reading order without decoding (each
   part keeps its head and tail pause, so every join is in silence), the chapters from the timeline, the
   tags and the cover, into ``SITE/BOOK_ID.m4b``. A text edit re-runs only this: about a second.
@@ -50,6 +51,7 @@ from pathlib import Path
 from pipeline.model.contracts import SyncMap, read_syncmap
 from pipeline.model.problems import InputError, Problem, display_path
 from pipeline.model.sources import Part, load_book
+from pipeline.stages.audio import LAME_SCALE_DB, iso639_2
 from pipeline.system.ffmpeg import probe, run
 from pipeline.system.fsutil import atomic_path, atomic_write_text
 
@@ -69,13 +71,14 @@ def aac_encoder(master: Path, out: Path, channels: int, source_channels: int) ->
     """ffmpeg's arguments. A stereo master in a mono book is the mean of its channels (a narration's two
     channels carry the same voice: the level holds); a mono master in a stereo book (only a mixed book read
     with another layout given) goes to both channels at its own level, not ffmpeg's centre upmix at -3 dB."""
+    chain = []
     if channels == 2 and source_channels == 1:
-        layout = ["-af", "pan=stereo|c0=c0|c1=c0"]
+        chain.append("pan=stereo|c0=c0|c1=c0")
     elif channels == 1 and source_channels == 2:
-        layout = ["-af", "pan=mono|c0=0.5*c0+0.5*c1"]
-    else:
-        layout = ["-ac", str(channels)]
-    return ["-v", "error", "-y", "-i", str(master), "-map", "0:a:0", *layout,
+        chain.append("pan=mono|c0=0.5*c0+0.5*c1")
+    # the master is LAME_SCALE_DB over the target (LAME scales its input down by that much); AAC does not
+    chain.append(f"volume={-LAME_SCALE_DB:.2f}dB")
+    return ["-v", "error", "-y", "-i", str(master), "-map", "0:a:0", "-af", ",".join(chain), "-ac", str(channels),
             "-c:a", "aac", "-aac_coder", "fast", "-b:a", f"{BITRATE.get(channels, 96)}k",
             "-fflags", "+bitexact", "-flags:a", "+bitexact", "-map_metadata", "-1", "-f", "adts", str(out)]
 
@@ -342,7 +345,6 @@ def _write_if_changed(path: Path, text: str) -> None:
 
 def build_audiobook(texts: Path, sync_dir: Path, aac_dir: Path, cover: Path, out: Path, plan_out: Path | None,
                     download: Path | None) -> Plan:
-    from pipeline.stages.audio import iso639_2  # the ISO 639-2 code the MP3s' TLAN carries
 
     book = load_book(texts)
     plan, streams = plan_book(book, sync_dir, aac_dir)
@@ -351,7 +353,7 @@ def build_audiobook(texts: Path, sync_dir: Path, aac_dir: Path, cover: Path, out
     except OSError as e:
         raise InputError(Problem(display_path(cover), 0, "E-M4B-007", f"cannot read the cover: {e.strerror}")) from e
     with atomic_path(out) as tmp:
-        mux(plan, streams, tmp, iso639_2(book.language))
+        mux(plan, streams, tmp, iso639_2(book.language))   # the ISO 639-2 code the MP3s' TLAN carries
         write_tags(tmp, expected_tags(book, cover_png))
         size = tmp.stat().st_size
     if plan_out is not None:
