@@ -227,6 +227,30 @@ def test_recordings_matched(tmp_path: Path) -> None:
     assert "E-REC-003 alpha.wav:0" in problems_of(texts, tmp_path / "two" / "recordings")
 
 
+def test_symbolic_links_followed_inside_the_project_only(tmp_path: Path) -> None:
+    """A link inside texts/ or recordings/ is followed when it stays in the project (the folder that holds
+    them); one pointing outside it is E-REC-004, naming the link and its target; a dangling one E-REC-005."""
+    texts = write_book(tmp_path / "proj", recordings=["beta.m4a"])
+    store = tmp_path / "proj" / "incoming"
+    store.mkdir()
+    (store / "alpha.mp3").write_bytes(b"\0")
+    (tmp_path / "proj" / "recordings" / "alpha.mp3").symlink_to(Path("..") / "incoming" / "alpha.mp3")
+    book = load_book(texts, tmp_path / "proj" / "recordings")
+    assert book.part("alpha").recording.name == "alpha.mp3"
+    outside = tmp_path / "downloads"
+    outside.mkdir()
+    (outside / "01-alpha.md").write_text(PART.format(id="alpha", title="Alpha", order=1), encoding="utf-8")
+    (texts / "01-alpha.md").unlink()
+    (texts / "01-alpha.md").symlink_to(outside / "01-alpha.md")
+    with pytest.raises(InputError) as e:
+        load_book(texts, tmp_path / "proj" / "recordings")
+    assert [p.code for p in e.value.problems] == ["E-REC-004"]
+    assert str(outside / "01-alpha.md") in str(e.value) and "01-alpha.md" in e.value.problems[0].file
+    (texts / "01-alpha.md").unlink()
+    (texts / "01-alpha.md").symlink_to(store / "gone.md")
+    assert "E-REC-005 01-alpha.md:0" in problems_of(texts)
+
+
 def test_every_problem_collected(tmp_path: Path) -> None:
     texts = write_book(tmp_path, parts={
         "01-alpha.md": _swap("### Digging deeper", "#### Digging deeper"),

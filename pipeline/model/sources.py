@@ -11,6 +11,7 @@ quotes and list items), so a sentence id is the unit of the timeline.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -159,7 +160,7 @@ def load_book(texts: Path, recordings: Path | None = None) -> Book:
     if not texts.is_dir():
         raise InputError(Problem(display_path(texts), 0, "E-BOOK-001", "texts folder not found"))
     for f in sorted(texts.iterdir()):
-        if f.suffix != ".md" or f.name.startswith("."):
+        if f.suffix != ".md" or f.name.startswith(".") or not f.exists():   # (a dangling link: E-REC-005)
             continue
         if f.name.lower() == "readme.md":
             continue
@@ -167,6 +168,9 @@ def load_book(texts: Path, recordings: Path | None = None) -> Book:
     if not part_files:
         problems.append(Problem(display_path(texts), 0, "E-TEXT-004", "no part files (NN-ID.md) found"))
 
+    _check_links(texts, problems)
+    if recordings is not None:
+        _check_links(recordings, problems)
     recs = _recordings(recordings, problems) if recordings is not None else {}
     parts: list[Part] = []
     for f in part_files:
@@ -213,6 +217,31 @@ def _check_unique(parts: list[Part], problems: list[Problem]) -> None:
             problems.append(Problem(display_path(p.source), 2, "E-FM-006",
                                     f"duplicate order {p.order} (also in {display_path(seen_order[p.order].source)})"))
         seen_order.setdefault(p.order, p)
+
+
+def _check_links(folder: Path, problems: list[Problem]) -> None:
+    """A symbolic link in ``folder`` is followed when its target is a file inside the project (the folder
+    that holds ``folder``); one that points outside it (E-REC-004) or to nothing (E-REC-005) is an error:
+    the build's change detection (build/stamps/) and the published files would depend on a file the
+    project does not hold."""
+    if not folder.is_dir():
+        return
+    project = Path(os.path.abspath(folder)).parent.resolve()
+    for f in sorted(folder.iterdir()):
+        if f.name.startswith(".") or not f.is_symlink():
+            continue
+        try:
+            target = f.resolve()
+        except (OSError, RuntimeError):     # a loop of links
+            problems.append(Problem(display_path(f), 0, "E-REC-005", "symbolic link that cannot be followed (a loop)"))
+            continue
+        if not target.is_relative_to(project):
+            problems.append(Problem(display_path(f), 0, "E-REC-004",
+                                    f"symbolic link to {target}, outside the project {project} "
+                                    "(copy the file into the project instead)"))
+        elif not target.exists():
+            problems.append(Problem(display_path(f), 0, "E-REC-005",
+                                    f"symbolic link to {display_path(target)}, which does not exist"))
 
 
 def _recordings(folder: Path, problems: list[Problem]) -> dict[str, list[Path]]:
