@@ -496,6 +496,10 @@ class Analysis:
     dead_channel: int | None        # 0-based index of a silent channel in a stereo file
     speech_start: float             # first and last moments of speech (seconds)
     speech_end: float
+    stream: int = 0                 # which audio stream of the file (0-based, as ``-map 0:a:K``)
+    layout: str = ""                # its channel layout as ffmpeg names it ("5.1", "4 channels")
+    mix: str = ""                   # the narration mix (a ``pan`` filter; "" for the channels as they are)
+    out_channels: int = 0           # the mix's channels (1 or 2; 0 in an older report: from ``channels``)
 
 
 @dataclass(frozen=True)
@@ -552,7 +556,10 @@ def read_audio_report(path: Path) -> AudioReport:
                           sample_rate=r.integer(a, "sample_rate", wa), channels=r.integer(a, "channels", wa),
                           duration=r.num(a, "duration", wa), integrated=r.num(a, "integrated", wa),
                           peak_db=r.num(a, "peak_db", wa), dead_channel=r.opt_integer(a, "dead_channel", wa),
-                          speech_start=r.num(a, "speech_start", wa), speech_end=r.num(a, "speech_end", wa)),
+                          speech_start=r.num(a, "speech_start", wa), speech_end=r.num(a, "speech_end", wa),
+                          stream=r.opt_integer(a, "stream", wa) or 0, layout=r.text(a, "layout", wa, default=""),
+                          mix=r.text(a, "mix", wa, default=""),
+                          out_channels=r.opt_integer(a, "out_channels", wa) or 0),
         plan=RenderPlan(trim_start=r.num(p, "trim_start", wp), trim_end=r.num(p, "trim_end", wp),
                         channels=r.integer(p, "channels", wp), gain_db=r.num(p, "gain_db", wp),
                         limiter=r.flag(p, "limiter", wp), limit_db=r.num(p, "limit_db", wp)),

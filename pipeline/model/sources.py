@@ -37,8 +37,10 @@ __all__ = ["ID_RE", "AudioSettings", "Block", "Book", "Part", "PodcastSettings",
            "Sentence", "load_book", "load_part"]
 
 PART_FILE_RE = re.compile(r"^(\d{2})-(.+)\.md$")
+# matched in any case (beta.WAV); from a video container (.mp4 .mov .mkv .webm) the master takes the audio
 AUDIO_EXTENSIONS = frozenset(
-    ".wav .wave .flac .mp3 .ogg .oga .opus .m4a .m4b .aac .mp4 .aif .aiff .wma .webm .mka".split()
+    ".wav .wave .flac .mp3 .ogg .oga .opus .m4a .m4b .aac .mp4 .m4v .mov .mkv .webm .mka .aif .aiff .aifc .wma"
+    .split()
 )
 LABELS_SUFFIX = ".labels.txt"
 

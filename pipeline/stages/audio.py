@@ -47,7 +47,7 @@ from pipeline.model.contracts import (
 from pipeline.model.problems import InputError, Problem, display_path
 from pipeline.model.sources import AudioSettings, load_book
 from pipeline.stages.cover import normalised_cover, typographic_cover
-from pipeline.system.ffmpeg import probe, run, run_fanout
+from pipeline.system.ffmpeg import StreamInfo, audio_streams, run, run_fanout
 from pipeline.system.fsutil import atomic_path
 
 # LAME's CBR presets below 160 kbps scale the input by 0.95 (-0.45 dB); we aim for the delivered MP3.
@@ -56,7 +56,10 @@ LAME_SCALE_DB = 0.45
 MP3_OVERSHOOT_DB = 0.7
 # Speech is the part of the recording whose momentary loudness is within this of the integrated level.
 SPEECH_BELOW_INTEGRATED_LU = 20.0
-DEAD_CHANNEL_DB = -70.0
+# A channel this far under the loudest one carries no narration (see narration_mix).
+SILENT_BELOW_LOUDEST_DB = 30.0
+# An audio stream whose loudest channel is under this (RMS, dBFS) is silent: a later stream is used.
+SILENT_STREAM_DB = -70.0
 # The limiter runs at this multiple of the sample rate, so it sees (most of) the peaks between samples.
 OVERSAMPLE = 2
 MIN_LOUDNESS = -60.0
@@ -76,11 +79,17 @@ _CHANNEL = re.compile(r"Channel: (\d+)\s*\n(?:.*\n)*?.*Peak level dB: (-?[\d.]+|
 
 
 def analyse(recording: Path) -> Analysis:
-    """Pass 1: decode once, measure loudness, peaks, channels and where the speech is."""
-    info = probe(recording)
+    """Pass 1: pick the audio stream and the channels that carry the narration (:func:`narration_mix`), then
+    decode once and measure, on exactly the signal the render delivers, the loudness, the peaks and where
+    the speech is."""
+    streams = audio_streams(recording)
     shown = display_path(recording)
-    stderr = run(["-v", "info", "-i", str(recording), "-map", "0:a:0", "-vn", "-af",
-                  f"{PRE_FILTER},ebur128=dualmono=true:peak=sample:framelog=info", "-f", "null", "-"], recording)
+    k, levels = _narration_stream(recording, streams)
+    info = streams[k]
+    mix, out_channels, dead = narration_mix(levels, info.names) if info.channels >= 2 else ("", 1, None)
+    stderr = run(["-v", "info", "-i", str(recording), "-map", f"0:a:{k}", "-vn", "-af",
+                  f"{_with_mix(mix, PRE_FILTER)},ebur128=dualmono=true:peak=sample:framelog=info",
+                  "-f", "null", "-"], recording)
     frames = [(float(t), float(m)) for t, m in _FRAME.findall(stderr)]
     mi = _INTEGRATED.search(stderr)
     if not frames or not mi:
@@ -88,23 +97,19 @@ def analyse(recording: Path) -> Analysis:
     duration = frames[-1][0]
     if duration < 0.5:
         raise InputError(Problem(shown, 0, "E-AUDIO-002", f"recording is too short ({duration:.2f} s)"))
+    # the audio stream's own duration (a video track may run longer): less decoded than it declares is a cut
     if (info.duration and "Estimating duration" not in stderr
             and duration < info.duration * 0.98 - 1.0):
+        which = "" if len(streams) == 1 else f"audio stream {k + 1} of {len(streams)}: "
         raise InputError(Problem(shown, 0, "E-AUDIO-005",
-                                 f"truncated or corrupt: decoded {duration:.1f} s of the {info.duration:.1f} s "
+                                 f"truncated or corrupt: {which}decoded {duration:.1f} s of the {info.duration:.1f} s "
                                  "the file declares"))
     integrated = float(mi.group(1))
     ms = _SAMPLE_PEAK.search(stderr)
     peak_db = _db(ms.group(1)) if ms else 0.0
-    channels = _channel_levels(recording, duration) if info.channels >= 2 else []
     if integrated <= MIN_LOUDNESS:
         raise InputError(Problem(shown, 0, "E-AUDIO-006",
                                  f"recording is silent or too quiet to measure ({integrated:.1f} LUFS)"))
-    dead = None
-    if len(channels) == 2:
-        rms = [c[1] for c in channels]
-        if min(rms) < DEAD_CHANNEL_DB and max(rms) > DEAD_CHANNEL_DB + 20:
-            dead = rms.index(min(rms))
     threshold = integrated - SPEECH_BELOW_INTEGRATED_LU
     loud = [t for t, m in frames if m > threshold]
     # the momentary window is 400 ms long and ends at t: the onset lies in [t - 0.4, t]
@@ -114,18 +119,99 @@ def analyse(recording: Path) -> Analysis:
         source=shown, codec=info.codec, sample_rate=info.sample_rate, channels=info.channels,
         duration=duration, integrated=integrated,
         peak_db=peak_db, dead_channel=dead, speech_start=speech_start, speech_end=speech_end,
+        stream=k, layout=info.layout, mix=mix, out_channels=out_channels,
     )
 
 
 _SAMPLE_PEAK = re.compile(r"Sample peak:\s*\n\s*Peak:\s*(-?[\d.]+|-inf) dBFS")
 
 
-def _channel_levels(recording: Path, duration: float) -> list[tuple[float, float]]:
-    """Peak and RMS level (dB) of each channel, from a minute in the middle of the recording (enough to
-    tell a dead channel; far cheaper than measuring every channel of the whole file)."""
+def _with_mix(mix: str, chain: str) -> str:
+    return f"{mix},{chain}" if mix else chain
+
+
+def _narration_stream(recording: Path, streams: list[StreamInfo]) -> tuple[int, list[tuple[float, float]]]:
+    """The audio stream to master, and its channels' levels (none measured for a single mono stream): the
+    first audio stream that is not silent (its loudest channel's RMS over :data:`SILENT_STREAM_DB`), so a
+    video's silent or empty first track gives way to the one with the narration; the first when all are."""
+    if len(streams) == 1 and streams[0].channels == 1:
+        return 0, []
+    first: list[tuple[float, float]] | None = None
+    for k, info in enumerate(streams):
+        levels = _channel_levels(recording, info.duration or 0.0, k)
+        if len(streams) == 1:
+            return 0, levels
+        first = levels if first is None else first
+        if levels and max(rms for _, rms in levels) > SILENT_STREAM_DB:
+            return k, levels
+    return 0, first or []
+
+
+def narration_mix(levels: Sequence[tuple[float, float]], names: Sequence[str]) -> tuple[str, int, int | None]:
+    """The downmix rule: which channels carry the narration, and how they become the master's one or two.
+
+    - A channel is *silent* when its RMS (over the minute measured) is more than
+      :data:`SILENT_BELOW_LOUDEST_DB` under the loudest channel's, or no signal at all (an unplugged input,
+      preamp noise, a track left empty); silent channels are dropped.
+    - A channel the layout names LFE is never used (unless every other channel is silent: then the file's
+      labels are wrong).
+    - One channel left: the master is mono, that channel. A two-channel file with both channels live is
+      delivered as it is (stereo; a dual-mono file too).
+    - Otherwise, when the layout names both front channels (FL and FR) and both are live: stereo, by the
+      ITU-R BS.775 matrix over the live channels: L = FL + 0.707 x (each other left channel: FLC, SL, BL,
+      ...) + 0.707 x (each centre channel: FC, BC, ...), R likewise.
+    - Otherwise (an unlabelled N-channel file, or a layout whose front pair is not live): mono, the mean of
+      the live channels.
+
+    The pass-1 measurement runs after this mix, so the gain is computed on exactly what is delivered.
+    Returns the ``pan`` filter ("" when the channels are delivered as they are), the master's channel
+    count, and, for a two-channel file, the dropped channel's index."""
+    n = len(levels)
+    if n < 2:
+        return "", 1, None
+    named = tuple(names) if len(names) == n else ()
+    lfe = {i for i, nm in enumerate(named) if nm.startswith("LFE")}
+    rms = [r for _, r in levels]
+
+    def live_of(candidates: list[int]) -> list[int]:
+        loudest = max((rms[i] for i in candidates), default=-math.inf)
+        if loudest == -math.inf:
+            return []
+        return [i for i in candidates if rms[i] > -math.inf and rms[i] >= loudest - SILENT_BELOW_LOUDEST_DB]
+
+    live = live_of([i for i in range(n) if i not in lfe]) or live_of(sorted(lfe)) or list(range(n))
+    if n == 2 and live == [0, 1]:
+        return "", 2, None
+    dead = (1 - live[0]) if n == 2 and len(live) == 1 else None
+    if len(live) == 1:
+        return f"pan=mono|c0=c{live[0]}", 1, dead
+    front = {nm: i for i, nm in enumerate(named)}
+    if "FL" in front and "FR" in front and front["FL"] in live and front["FR"] in live:
+        left: list[str] = []
+        right: list[str] = []
+        for i in live:
+            nm = named[i]
+            if nm in ("FL", "FR"):
+                (left if nm == "FL" else right).append(f"c{i}")
+            elif nm.endswith("L") or nm == "FLC":
+                left.append(f"0.707*c{i}")
+            elif nm.endswith("R") or nm == "FRC":
+                right.append(f"0.707*c{i}")
+            else:
+                left.append(f"0.707*c{i}")
+                right.append(f"0.707*c{i}")
+        return f"pan=stereo|c0={'+'.join(left)}|c1={'+'.join(right)}", 2, None
+    weight = f"{1 / len(live):.6g}"
+    return "pan=mono|c0=" + "+".join(f"{weight}*c{i}" for i in live), 1, None
+
+
+def _channel_levels(recording: Path, duration: float, stream: int = 0) -> list[tuple[float, float]]:
+    """Peak and RMS level (dB) of each channel of an audio stream, from a minute in the middle of the
+    recording (enough to tell a silent channel; far cheaper than measuring every channel of the whole
+    file)."""
     start = max(0.0, duration / 2 - 30)
-    stderr = run(["-v", "info", "-ss", f"{start:.3f}", "-t", "60", "-i", str(recording), "-map", "0:a:0", "-af",
-                  "astats=metadata=0:measure_perchannel=Peak_level+RMS_level:measure_overall=none",
+    stderr = run(["-v", "info", "-ss", f"{start:.3f}", "-t", "60", "-i", str(recording), "-map", f"0:a:{stream}",
+                  "-af", "astats=metadata=0:measure_perchannel=Peak_level+RMS_level:measure_overall=none",
                   "-f", "null", "-"], recording)
     return [(_db(peak), _db(rms)) for _, peak, rms in _CHANNEL.findall(stderr)]
 
@@ -138,11 +224,9 @@ def plan(a: Analysis, s: AudioSettings) -> RenderPlan:
     """Decide trim, channels, gain and whether the limiter is needed."""
     start = max(0.0, a.speech_start - s.silence_pad)
     end = min(a.duration, a.speech_end + s.silence_pad)
-    out_channels = 1 if a.channels == 1 or a.dead_channel is not None else 2
-    integrated = a.integrated
-    if a.dead_channel is not None:
-        integrated += 10 * math.log10(2)   # the live channel alone, measured as dual mono
-    gain = s.loudness - integrated + LAME_SCALE_DB
+    # pass 1 measured the narration mix itself (a mono mix as dual mono, as the meter reads the mono MP3)
+    out_channels = a.out_channels or (1 if a.channels == 1 else 2)
+    gain = s.loudness - a.integrated + LAME_SCALE_DB
     limit_db = s.true_peak - MP3_OVERSHOOT_DB
     # sample peaks after gain, plus up to 3 dB of inter-sample peaks, against the ceiling
     needs_limiter = a.peak_db + gain + 3.0 > limit_db
@@ -152,13 +236,10 @@ def plan(a: Analysis, s: AudioSettings) -> RenderPlan:
 
 def filter_chain(a: Analysis, p: RenderPlan, s: AudioSettings) -> str:
     # high-pass (DC and rumble) before trimming, so its settling happens outside the kept audio
-    chain = [PRE_FILTER, f"atrim=start={p.trim_start:.3f}:end={p.trim_end:.3f}",
+    # the narration mix first, exactly as pass 1 measured it
+    chain = [*([a.mix] if a.mix else []), PRE_FILTER, f"atrim=start={p.trim_start:.3f}:end={p.trim_end:.3f}",
              "asetpts=PTS-STARTPTS", "afade=t=in:d=0.02",
              f"afade=t=out:st={max(0.0, p.trim_end - p.trim_start - 0.02):.3f}:d=0.02"]
-    if a.channels > 2:
-        chain.append("pan=stereo|FL<FL+0.707*FC+0.5*BL+0.5*SL|FR<FR+0.707*FC+0.5*BR+0.5*SR")
-    if a.dead_channel is not None:
-        chain.append(f"pan=mono|c0=c{1 - a.dead_channel}")
     chain.append(f"aresample={s.sample_rate}")
     chain.append(f"volume={p.gain_db:.2f}dB")
     if p.limiter:
@@ -246,7 +327,7 @@ def render(recording: Path, master: Path, encoded: Path | None, epub_audio: Path
         flac = flac_encoder(settings, p.channels, tm)
         if encoded is None or epub_audio is None:
             # the master alone (the two MP3s are both None or both given: checked above)
-            run_fanout(["-v", "error", "-i", str(recording), "-filter_complex", f"[0:a:0]{chain}[master]",
+            run_fanout(["-v", "error", "-i", str(recording), "-filter_complex", f"[0:a:{a.stream}]{chain}[master]",
                         "-map", "[master]", *full, "pipe:1"], [flac], recording)
         else:
             te = stack.enter_context(atomic_path(encoded))
@@ -257,7 +338,7 @@ def render(recording: Path, master: Path, encoded: Path | None, epub_audio: Path
                 # a separate, smaller mono MP3 for the EPUB
                 run_fanout(
                     ["-v", "error", "-i", str(recording), "-filter_complex",
-                     f"[0:a:0]{chain},asplit=3[pod][m][master];[m]{downmix}[mono]",
+                     f"[0:a:{a.stream}]{chain},asplit=3[pod][m][master];[m]{downmix}[mono]",
                      "-map", "[pod]", *full, "pipe:1", "-map", "[mono]", *pcm_input(settings, 1), "{fd1}",
                      "-map", "[master]", *full, "{fd2}"],
                     [podcast, epub_encoder(settings, ta), flac],
@@ -265,7 +346,7 @@ def render(recording: Path, master: Path, encoded: Path | None, epub_audio: Path
             else:
                 # the EPUB carries the podcast MP3 itself: one encode, the same audio in every edition
                 run_fanout(
-                    ["-v", "error", "-i", str(recording), "-filter_complex", f"[0:a:0]{chain},asplit=2[pod][master]",
+                    ["-v", "error", "-i", str(recording), "-filter_complex", f"[0:a:{a.stream}]{chain},asplit=2[pod][master]",
                      "-map", "[pod]", *full, "pipe:1", "-map", "[master]", *full, "{fd1}"],
                     [podcast, flac],
                     recording)

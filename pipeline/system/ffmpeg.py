@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import re
 import shutil
@@ -35,39 +36,138 @@ def ffmpeg_exe() -> str:
 BASE_ARGS = ("-nostdin", "-hide_banner")
 
 
+@lru_cache(maxsize=1)
+def ffprobe_exe() -> str | None:
+    """$FFPROBE, else the ffprobe beside the ffmpeg in use, else the system's; None when there is none (the
+    static ffmpeg of imageio-ffmpeg comes without one)."""
+    env = os.environ.get("FFPROBE")
+    if env:
+        return env
+    beside = Path(ffmpeg_exe()).with_name("ffprobe")
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    return shutil.which("ffprobe")
+
+
 @dataclass(frozen=True)
 class StreamInfo:
+    """One audio stream of a file. ``duration`` is the stream's own (as its header or index declares it),
+    not the container's: a video track may run longer than the audio."""
     codec: str
     sample_rate: int
     channels: int
     duration: float | None
+    layout: str = ""                    # as ffmpeg names it: "mono", "5.1(side)", "4 channels"
+    names: tuple[str, ...] = ()         # the channels' names (FL, FR, FC, LFE...); () when the file names none
 
 
 _DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
-_AUDIO = re.compile(r"Stream #\d+:\d+.*?: Audio: ([^,\s]+)[^,]*, (\d+) Hz, ([^,]+),")
+_STREAM = re.compile(r"^\s*Stream #\d+:\d+.*?: (Audio|Video|Subtitle|Data|Attachment): (.*)$", re.M)
+_AUDIO = re.compile(r"([^,\s]+)[^,]*, (\d+) Hz, ([^,]+),")
+_TAG_DURATION = re.compile(r"^\s*DURATION\s*: (\d+):(\d\d):(\d\d(?:\.\d+)?)", re.M)
 _LAYOUT_CHANNELS = {"mono": 1, "stereo": 2, "2.1": 3, "3.0": 3, "quad": 4, "4.0": 4, "5.0": 5,
                     "5.1": 6, "5.1(side)": 6, "6.1": 7, "7.1": 8, "downmix": 2}
 
 
-def probe(path: Path) -> StreamInfo:
-    """Codec, rate, channels and duration of the first audio stream, from `ffmpeg -i` (no ffprobe needed)."""
+@lru_cache(maxsize=1)
+def standard_layouts() -> dict[str, tuple[str, ...]]:
+    """ffmpeg's own table of named channel layouts (``ffmpeg -layouts``): name -> the channels in order."""
+    r = subprocess.run([ffmpeg_exe(), *BASE_ARGS, "-layouts"], capture_output=True, text=True, errors="replace")
+    text = r.stdout + r.stderr
+    table = text[text.find("Standard channel layouts"):] if "Standard channel layouts" in text else ""
+    layouts = {}
+    for m in re.finditer(r"^(\S+)\s+([A-Z0-9]+(?:\+[A-Z0-9]+)*)\s*$", table, re.M):
+        layouts[m.group(1)] = tuple(m.group(2).split("+"))
+    return layouts
+
+
+def _channels(layout: str) -> tuple[int, tuple[str, ...]]:
+    """The number of channels and their names, from the layout as ffmpeg prints it ("5.1(side)",
+    "4 channels", "3 channels (FC+LFE+BC)")."""
+    m = re.match(r"(\d+) channels(?: \(([A-Z0-9+]+)\))?", layout)
+    if m:
+        names = tuple(m.group(2).split("+")) if m.group(2) else ()
+        return int(m.group(1)), names if len(names) == int(m.group(1)) else ()
+    names = standard_layouts().get(layout, ())
+    if names:
+        return len(names), names
+    return _LAYOUT_CHANNELS.get(layout, 2), ()
+
+
+def _hms(m: re.Match[str]) -> float:
+    return int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
+
+
+def _stream_durations(path: Path) -> list[float | None] | None:
+    """Each audio stream's own duration, by ffprobe (its header, index or ``DURATION`` tag); None without
+    ffprobe."""
+    exe = ffprobe_exe()
+    if exe is None:
+        return None
+    r = subprocess.run([exe, "-v", "error", "-select_streams", "a", "-show_entries",
+                        "stream=duration:stream_tags=DURATION", "-of", "json", str(path)],
+                       capture_output=True, text=True, errors="replace")
+    try:
+        streams = json.loads(r.stdout).get("streams", [])
+    except ValueError:
+        return None
+    out: list[float | None] = []
+    for st in streams:
+        d: float | None = None
+        try:
+            d = float(st["duration"])
+        except (KeyError, TypeError, ValueError):
+            tag = _TAG_DURATION.match("DURATION: " + str((st.get("tags") or {}).get("DURATION", "")))
+            d = _hms(tag) if tag else None
+        out.append(d)
+    return out
+
+
+def audio_streams(path: Path) -> list[StreamInfo]:
+    """Every audio stream of a file, in order (``-map 0:a:K`` picks the K-th), from ``ffmpeg -i`` and, for
+    each stream's own duration, ffprobe. The layout is the file's own: ``-guess_layout_max 0`` keeps ffmpeg
+    from guessing one for a file that names none (it would call an unlabelled 6-channel WAV 5.1, and its
+    fourth track the LFE). Without ffprobe, the duration is a Matroska stream's ``DURATION`` tag, else the
+    container's when the audio is the file's only timed stream, else unknown."""
     shown = display_path(path)
     if not path.exists():
         raise InputError(Problem(shown, 0, "E-AUDIO-001", "file not found"))
     if path.stat().st_size == 0:
         raise InputError(Problem(shown, 0, "E-AUDIO-002", "file is empty (zero bytes)"))
-    r = subprocess.run([ffmpeg_exe(), *BASE_ARGS, "-i", str(path)], capture_output=True, text=True,
-                       errors="replace")
-    m = _AUDIO.search(r.stderr)
-    if not m:
-        reason = error_line(r.stderr) or "no audio stream found"
+    r = subprocess.run([ffmpeg_exe(), *BASE_ARGS, "-guess_layout_max", "0", "-i", str(path)], capture_output=True,
+                       text=True, errors="replace")
+    text = r.stderr
+    d = _DURATION.search(text)
+    container = _hms(d) if d else None
+    found = list(_STREAM.finditer(text))
+    timed = [m for m in found if m.group(1) in ("Audio", "Video") and "attached pic" not in m.group(2)]
+    streams: list[tuple[str, int, str, float | None]] = []
+    for i, m in enumerate(found):
+        a = _AUDIO.match(m.group(2) + ",") if m.group(1) == "Audio" else None
+        if not a:
+            continue
+        block = text[m.end():found[i + 1].start() if i + 1 < len(found) else len(text)]
+        tag = _TAG_DURATION.search(block)
+        streams.append((a.group(1), int(a.group(2)), a.group(3).strip(), _hms(tag) if tag else None))
+    if not streams:
+        reason = error_line(text) or "no audio stream found"
         raise InputError(Problem(shown, 0, "E-AUDIO-003", f"unreadable audio file: {reason}"))
-    layout = m.group(3).strip()
-    ch_match = re.match(r"(\d+) channels", layout)
-    channels = int(ch_match.group(1)) if ch_match else _LAYOUT_CHANNELS.get(layout, 2)
-    d = _DURATION.search(r.stderr)
-    duration = int(d.group(1)) * 3600 + int(d.group(2)) * 60 + float(d.group(3)) if d else None
-    return StreamInfo(codec=m.group(1), sample_rate=int(m.group(2)), channels=channels, duration=duration)
+    probed = _stream_durations(path) if len(timed) > 1 else None
+    if probed is not None and len(probed) != len(streams):
+        probed = None
+    out = []
+    for k, (codec, rate, layout, tagged) in enumerate(streams):
+        own = probed[k] if probed else None
+        if own is None:
+            own = tagged if tagged is not None else (container if len(timed) <= 1 else None)
+        n, names = _channels(layout)
+        out.append(StreamInfo(codec=codec, sample_rate=rate, channels=n, duration=own, layout=layout, names=names))
+    return out
+
+
+def probe(path: Path) -> StreamInfo:
+    """Codec, rate, channels, layout and duration of the first audio stream (see :func:`audio_streams`)."""
+    return audio_streams(path)[0]
 
 
 def error_line(stderr: str) -> str:
