@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -103,7 +104,6 @@ class Case:
     stream: int = 0
     mix: str | None = None           # the narration mix the analysis must choose (None: not checked)
     container: bool = False          # check the master's length against the audio stream's
-    checks: dict = field(default_factory=dict)
 
 
 def _in_video(d: Path, suffix: str, acodec: tuple[str, ...], streams: list[np.ndarray], layout: str | None = None,
@@ -333,3 +333,22 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def test_the_downmix_rule() -> None:
+    """``narration_mix`` on measured levels (peak, RMS dB) alone: what is dropped, what is mixed, how."""
+    from pipeline.stages.audio import narration_mix
+
+    live, quiet, none = (-3.0, -24.0), (-40.0, -60.0), (-math.inf, -math.inf)
+    s51 = ("FL", "FR", "FC", "LFE", "BL", "BR")
+    assert narration_mix([live, live], ("FL", "FR")) == ("", 2, None)            # stereo as it is
+    assert narration_mix([none, live], ()) == ("pan=mono|c0=c1", 1, 0)            # the dead left dropped
+    assert narration_mix([live, quiet], ()) == ("pan=mono|c0=c0", 1, 1)           # 36 dB under: silent
+    assert narration_mix([live, (-9.0, -50.0)], ()) == ("", 2, None)               # 26 dB under: live
+    # the LFE is never used, however loud; with every other channel silent the labels are wrong: it is
+    assert narration_mix([quiet, quiet, live, (0.0, -6.0), quiet, quiet], s51)[0] == "pan=mono|c0=c2"
+    assert narration_mix([none, none, none, live, none, none], s51)[0] == "pan=mono|c0=c3"
+    # a surround file whose front pair is silent: mono, the mean of the live channels
+    assert narration_mix([none, none, live, none, live, live], s51)[0] == "pan=mono|c0=0.333333*c2+0.333333*c4+0.333333*c5"
+    # an unlabelled file: its channels are tracks, never a stereo pair
+    assert narration_mix([live, live, none], ())[0] == "pan=mono|c0=0.5*c0+0.5*c1"

@@ -2,10 +2,11 @@
 
 Two streamed ffmpeg passes, never the whole recording in memory:
 
-1. **analyse**: one decode with ``ebur128`` (integrated loudness with BS.1770-4 gating, dual mono, and
-   the 100 ms momentary loudness used to find the speech) and ``astats`` (per-channel level and peak,
-   to find a dead channel).
-2. **render**: one decode, trimmed to the speech plus ``silence_pad``, high-passed (DC and rumble), gain
+1. **analyse**: ``astats`` on a minute from the middle (per-channel levels: which audio stream and which
+   channels carry the narration, :func:`narration_mix`), then one decode of that mix with ``ebur128``
+   (integrated loudness with BS.1770-4 gating, dual mono, and the 100 ms momentary loudness used to find
+   the speech): the gain is measured on the signal the render delivers.
+2. **render**: one decode, mixed as analysed, trimmed to the speech plus ``silence_pad``, high-passed (DC and rumble), gain
    to the target, and, only where the measured peaks need it, a 2x-oversampled look-ahead limiter so
    that the true peak of the delivered MP3 stays under the ceiling; then, from the same decoded
    stream, the master FLAC and the podcast MP3 (CBR, Xing/LAME header), which the EPUB carries too
