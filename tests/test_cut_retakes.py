@@ -567,6 +567,9 @@ def test_release_with_cut_retakes_runs_the_cut_stage(released_with_cuts) -> None
     assert any(" cut build/master/alpha.flac --sync build/sync-aligned/alpha.json" in c for c in commands)
     assert (proj / "build" / "cut" / "alpha.json").exists() and (proj / "output" / "audio" / "alpha.mp3").exists()
     assert "CUT_RETAKES := 1" in (proj / "build" / "parts.mk").read_text()
+    # the audiobook is made from the cut master, whose timeline its chapters follow
+    assert any(" aac build/cut/alpha.flac" in c for c in commands), commands
+    assert len(list((proj / "output").glob("*.m4b"))) == 1
 
 
 def test_release_with_cut_retakes_twice_does_nothing(released_with_cuts) -> None:
