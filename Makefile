@@ -324,6 +324,10 @@ report: $(TIMELINES) $(NARRATED:%=build/audio/%.json) $(NARRATED:%=$(SITE)/audio
 .PHONY: audio
 audio: $(AUDIO_OUT)
 
+## audiobook: the whole book as one M4B with chapters (build/site/BOOK_ID.m4b), without the checks
+.PHONY: audiobook
+audiobook: $(M4B)
+
 ## check: build the site and run every release check on it, without publishing
 .PHONY: check
 check: build/report/checked
