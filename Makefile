@@ -85,6 +85,22 @@ endif
 build/inputs.txt: FORCE
 	$(call list-stamp,$(INPUT_FILES))
 
+# Content stamps: every rule that reads an input depends on its stamp, build/stamps/PATH, never on the
+# file itself (the recipes read the file). A stamp holds the SHA-256 of its input and is rewritten only
+# when that changes or the stamp is new, so what counts is the content, whatever the file's date says (a
+# file moved in, extracted from an archive with its dates, a link, a recording replaced by an older one).
+# One command, run on every make, brings them all up to date (pipeline/system/stamps.py: an input whose
+# size, times and inode are as cached is not read again); each stamp's empty rule then makes Make read
+# its time again, so only the rules of a stamp that moved run.
+STAMPS := build/stamps
+stamp = $(addprefix $(STAMPS)/,$(1))
+build/stamps.done: FORCE | $(VENV_OK) build
+	@$(PIPELINE) stamp-inputs --stamps $(STAMPS) $(sort $(INPUT_FILES) texts/book.toml)
+	@touch $@
+$(STAMPS)/%: build/stamps.done
+	@:
+TEXT_STAMPS := $(call stamp,$(TEXT_FILES))
+
 # The generated list of parts and their recordings (PARTS, NARRATED, TEXT_id, REC_id, LABELS_id), made
 # only from valid sources: every problem in texts/ and recordings/ (a narrated part with no recording
 # E-REC-001, a recording with no part E-REC-002, ...) stops the build here, with its code. Beside it the
@@ -93,7 +109,7 @@ build/inputs.txt: FORCE
 #   build/language.txt    the book's language (the aligner's reference voice and reading of numbers)
 #   build/audio.json      book.toml's [audio] table (the master and cut stages read nothing else of it)
 #   build/parts/ID.recording, build/parts/ID.labels   which recording and label file a part has
-build/parts.mk: $(wildcard texts/*) build/inputs.txt $(call code,parts-mk) | $(VENV_OK) build
+build/parts.mk: $(call stamp,$(wildcard texts/*)) build/inputs.txt $(call code,parts-mk) | $(VENV_OK) build
 	$(PIPELINE) parts-mk texts --recordings recordings --stamps build -o $@
 build/order.txt build/language.txt build/audio.json: build/parts.mk
 	@:
@@ -124,12 +140,12 @@ ifeq ($(CUT_RETAKES),)
 # the independent meter (ffmpeg ebur128) on the podcast MP3 as written, beside the other parts' work;
 # the release check trusts it for the tagged copy, whose audio bytes are the same.
 build/master/%.flac build/encoded/%.mp3 build/epub-audio/%.mp3 build/audio/%.json build/loudness/%.json: \
-		$$(REC_$$*) build/parts/%.recording build/audio.json $(call code,master)
+		$$(call stamp,$$(REC_$$*)) build/parts/%.recording build/audio.json $(call code,master)
 	$(PIPELINE) master $(REC_$*) --texts texts -o build/master/$*.flac --mp3 build/encoded/$*.mp3 \
 		--epub-audio build/epub-audio/$*.mp3 --report build/audio/$*.json --loudness build/loudness/$*.json
 else
 # The master alone (the MP3s are encoded from the cut master).
-build/master/%.flac build/audio/%.json: $$(REC_$$*) build/parts/%.recording build/audio.json $(call code,master)
+build/master/%.flac build/audio/%.json: $$(call stamp,$$(REC_$$*)) build/parts/%.recording build/audio.json $(call code,master)
 	$(PIPELINE) master $(REC_$*) --texts texts -o build/master/$*.flac --report build/audio/$*.json
 
 # The false starts cut out of the master at the middle of the pauses around them (the retakes accepted in
@@ -138,7 +154,7 @@ build/master/%.flac build/audio/%.json: $$(REC_$$*) build/parts/%.recording buil
 # re-encodes only when the cuts (or the master) change.
 build/cut/%.flac build/cut/%.json build/sync/%.json build/encoded/%.mp3 build/epub-audio/%.mp3 \
 build/loudness/%.json build/waveform/%.npy: build/master/%.flac $(ALIGNED)/%.json $(ENVELOPE)/%.npy \
-		build/audio.json $$(LABELS_$$*) build/parts/%.labels $(call code,cut)
+		build/audio.json $$(call stamp,$$(LABELS_$$*)) build/parts/%.labels $(call code,cut)
 	$(PIPELINE) cut build/master/$*.flac --sync $(ALIGNED)/$*.json --texts texts -o build/cut/$*.flac \
 		--sync-out build/sync/$*.json --cuts build/cut/$*.json --mp3 build/encoded/$*.mp3 \
 		--epub-audio build/epub-audio/$*.mp3 --loudness build/loudness/$*.json \
@@ -147,32 +163,33 @@ endif
 
 # The label file's boundary labels alone (its `accept` lines dropped), rewritten only when they change, so
 # that accepting a deviation re-runs the proof, not the aligner (which skips `accept` lines itself).
-build/labels/%.stamp: $$(LABELS_$$*) | build
-	@mkdir -p $(@D) && { LC_ALL=C grep -avP '^[^\t]*\t[^\t]*\t\s*accept(\s|$$)' $< || true; } > $@.tmp
+build/labels/%.stamp: $$(call stamp,$$(LABELS_$$*)) | build
+	@mkdir -p $(@D) && { LC_ALL=C grep -avP '^[^\t]*\t[^\t]*\t\s*accept(\s|$$)' $(LABELS_$*) || true; } > $@.tmp
 	@touch $@ && if cmp -s $@.tmp build/labels/$*.txt; then rm $@.tmp; else mv $@.tmp build/labels/$*.txt; fi
 build/labels/%.txt: build/labels/%.stamp
 	@:
 
 # The timeline: every sentence and heading of the part, timed in the master; and, from the same decode,
 # the waveform's envelope for the report's picture.
-$(ALIGNED)/%.json $(ENVELOPE)/%.npy: build/master/%.flac $$(TEXT_$$*) $$(if $$(LABELS_$$*),build/labels/$$*.txt) \
+$(ALIGNED)/%.json $(ENVELOPE)/%.npy: build/master/%.flac $$(call stamp,$$(TEXT_$$*)) $$(if $$(LABELS_$$*),build/labels/$$*.txt) \
 		build/parts/%.labels build/audio/%.json build/language.txt $(call code,align)
 	$(PIPELINE) align build/master/$*.flac $(TEXT_$*) --language $(LANGUAGE) -o $(ALIGNED)/$*.json \
 		--waveform $(ENVELOPE)/$*.npy \
 		$(if $(LABELS_$*),--labels $(LABELS_$*) --audio-report build/audio/$*.json)
 
-build/cover.png: texts/book.toml $(wildcard texts/*.png texts/*.jpg texts/*.jpeg) $(call code,cover) | build
+# (book.toml's cover may be an image of any kind beside it: every file of texts/ but the parts)
+build/cover.png: $(call stamp,$(sort texts/book.toml $(filter-out %.md,$(wildcard texts/*)))) $(call code,cover) | build
 	$(PIPELINE) cover texts -o $@
 
-$(SITE)/audio/%.mp3: build/encoded/%.mp3 build/sync/%.json build/cover.png build/order.txt texts/book.toml \
-		$$(TEXT_$$*) $(call code,tag)
+$(SITE)/audio/%.mp3: build/encoded/%.mp3 build/sync/%.json build/cover.png build/order.txt \
+		$(call stamp,texts/book.toml) $$(call stamp,$$(TEXT_$$*)) $(call code,tag)
 	$(PIPELINE) tag build/encoded/$*.mp3 --sync build/sync/$*.json --part $* --texts texts \
 		--cover build/cover.png -o $@
 
 # Proofing: the deviations from the text not accepted in the part's label file, as Audacity labels over the
 # recording, and all of them with their `accepted` flags for the report and the gate. (With cut retakes,
 # the list of cuts maps the cut audio's times back to the recording's.)
-build/proof/%.txt build/proof/%.json: build/sync/%.json build/audio/%.json $$(LABELS_$$*) build/parts/%.labels $(call code,proof) \
+build/proof/%.txt build/proof/%.json: build/sync/%.json build/audio/%.json $$(call stamp,$$(LABELS_$$*)) build/parts/%.labels $(call code,proof) \
 		$(if $(CUT_RETAKES),build/cut/%.json)
 	$(PIPELINE) proof build/sync/$*.json --audio-report build/audio/$*.json \
 		$(if $(LABELS_$*),--accept $(LABELS_$*)) -o build/proof/$*.txt --json build/proof/$*.json \
@@ -197,7 +214,7 @@ $(SITE)/cover.png: build/cover.png
 
 # The published feed (output/podcast.xml, the one being replaced) guards against losing an episode's GUID.
 $(SITE)/podcast.xml: $(NARRATED:%=$(SITE)/audio/%.mp3) $(NARRATED:%=$(SITE)/transcripts/%.vtt) \
-		$(NARRATED:%=$(SITE)/chapters/%.json) $(SITE)/cover.png $(TEXT_FILES) build/order.txt $(call code,feed)
+		$(NARRATED:%=$(SITE)/chapters/%.json) $(SITE)/cover.png $(TEXT_STAMPS) build/order.txt $(call code,feed)
 	$(PIPELINE) feed texts --site $(SITE) -o $@ $(if $(wildcard output/podcast.xml),--previous output/podcast.xml)
 
 PARTS ?=
@@ -208,13 +225,13 @@ WEB_OUT := $(SITE)/index.html $(PARTS:%=$(SITE)/stories/%.html) \
 
 # The large-print web edition: every page in one run (0.4 s for the book); then the pages of parts that
 # no longer exist, and static files no longer shipped, are removed (only this stage writes there).
-$(WEB_OUT) &: $(TEXT_FILES) build/order.txt $(NARRATED:%=build/sync/%.json) $(if $(M4B),build/m4b/download.json) \
+$(WEB_OUT) &: $(TEXT_STAMPS) build/order.txt $(NARRATED:%=build/sync/%.json) $(if $(M4B),build/m4b/download.json) \
 		$(call code,web)
 	$(PIPELINE) web texts --sync build/sync --site $(SITE) -o $(SITE)/index.html \
 		$(if $(M4B),--audiobook build/m4b/download.json)
 	@$(call prune,$(SITE)/stories $(SITE)/static,$(WEB_OUT))
 
-$(SITE)/$(BOOK_ID).epub: $(TEXT_FILES) $(NARRATED:%=build/sync/%.json) $(NARRATED:%=build/epub-audio/%.mp3) \
+$(SITE)/$(BOOK_ID).epub: $(TEXT_STAMPS) $(NARRATED:%=build/sync/%.json) $(NARRATED:%=build/epub-audio/%.mp3) \
 		build/cover.png build/order.txt $(call code,epub)
 	$(PIPELINE) epub texts --sync build/sync --audio build/epub-audio --cover build/cover.png -o $@
 
@@ -238,7 +255,7 @@ build/m4b/%.aac: $(AAC_FROM)/%.flac build/m4b/channels.txt $(call code,aac)
 
 # the web index's download link (length and size) is rewritten only when it reads differently
 $(M4B) build/m4b/book.json build/m4b/download.stamp &: $(NARRATED:%=build/m4b/%.aac) \
-		$(NARRATED:%=build/sync/%.json) build/cover.png $(TEXT_FILES) build/order.txt $(call code,audiobook)
+		$(NARRATED:%=build/sync/%.json) build/cover.png $(TEXT_STAMPS) build/order.txt $(call code,audiobook)
 	$(PIPELINE) audiobook texts --sync build/sync --aac build/m4b --cover build/cover.png -o $(M4B) \
 		--plan build/m4b/book.json --download build/m4b/download.json
 	@touch build/m4b/download.stamp
@@ -284,14 +301,15 @@ build/report/epubcheck.json: $(SITE)/$(BOOK_ID).epub $(call code,check-epub) | b
 	$(PIPELINE) check-epub $< --result $@ --report build/report/epub
 
 # The audiobook read back by ffprobe, mutagen and MediaInfo and measured (ebur128), as soon as it exists.
-build/report/audiobook.json: $(M4B) build/m4b/book.json build/cover.png texts/book.toml $(call code,check-audiobook) \
+build/report/audiobook.json: $(M4B) build/m4b/book.json build/cover.png $(call stamp,texts/book.toml) \
+		$(call code,check-audiobook) \
 		| build/report
 	$(PIPELINE) check-audiobook $(M4B) --plan build/m4b/book.json --texts texts --cover build/cover.png \
 		--sync build/sync -o $@
 
 build/report/checked: build/site.ok $(SITE_OUT) $(SCHEDULE:%=build/loudness/%.json) $(TIMELINES) \
 		$(PROOF_OUT) build/report/axe.json $(if $(CUT_RETAKES),$(NARRATED:%=build/cut/%.json)) \
-		build/report/epubcheck.json $(if $(M4B),build/report/audiobook.json) texts/book.toml $(call code,check) \
+		build/report/epubcheck.json $(if $(M4B),build/report/audiobook.json) $(call stamp,texts/book.toml) $(call code,check) \
 		| $(NODE_OK) build/report
 	$(PIPELINE) check $(SITE) --texts texts --build build --report build/report -o $@ \
 		--web-result build/report/axe.json --epubcheck-result build/report/epubcheck.json \

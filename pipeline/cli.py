@@ -9,6 +9,7 @@ import argparse
 import dataclasses
 import importlib
 import json
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -132,12 +133,17 @@ def _write_if_changed(path: Path, text: str) -> None:
 
 
 def _rel(p: Path | None) -> str:
+    """``p`` relative to the working folder, as the user named it: a symbolic link inside the project
+    stays its own name (the Makefile's rules and stamps are by that name), resolved only when needed."""
     if p is None:
         return ""
-    try:
-        return str(p.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
-        return str(p)
+    cwd = Path.cwd()
+    for q in (Path(os.path.abspath(p)), p.resolve()):
+        try:
+            return str(q.relative_to(cwd))
+        except ValueError:
+            pass
+    return str(p)
 
 
 def _write_stamp(path: Path, text: str) -> None:
@@ -194,6 +200,28 @@ def _setup_code_deps(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--output", type=Path, required=True, help="the Makefile fragment (build/code.mk)")
 
 
+def cmd_stamp_inputs(args: argparse.Namespace) -> int:
+    # imported here: only this stage hashes the inputs
+    from pipeline.system.stamps import stamp_inputs
+
+    try:
+        changed = stamp_inputs(args.inputs, args.stamps)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    if changed:
+        shown = ", ".join(changed[:6]) + (f" and {len(changed) - 6} more" if len(changed) > 6 else "")
+        print(f"inputs new or changed: {shown}")
+    return EXIT_OK
+
+
+def _setup_stamp_inputs(p: argparse.ArgumentParser) -> None:
+    p.add_argument("inputs", type=Path, nargs="*", help="the input files (paths inside the project)")
+    p.add_argument("--stamps", type=Path, required=True,
+                   help="the stamps' folder (build/stamps): STAMPS/PATH holds the SHA-256 of PATH and is "
+                        "rewritten only when that changes; STAMPS/cache.json keeps the digests by stat")
+
+
 def cmd_preview(args: argparse.Namespace) -> int:
     # imported here: only this stage serves
     from pipeline.system.serve import make_server
@@ -227,11 +255,13 @@ register_stage("parts-mk", "write the Makefile fragment listing the parts and th
                _setup_parts_mk, cmd_parts_mk)
 register_stage("code-deps", "write the Makefile fragment listing the code each stage runs (CODE_stage)",
                _setup_code_deps, cmd_code_deps)
+register_stage("stamp-inputs", "rewrite each input's content stamp (build/stamps/PATH) when its content changed",
+               _setup_stamp_inputs, cmd_stamp_inputs)
 register_stage("preview", "serve a built site on 127.0.0.1 with HTTP Range support (seeking), as a host does",
                _setup_preview, cmd_preview)
 # the stages of this module, by their command function (code-deps reads what each imports)
 BUILTIN_STAGES = {"check-sources": "cmd_check_sources", "import": "cmd_import", "parts-mk": "cmd_parts_mk",
-                  "code-deps": "cmd_code_deps", "preview": "cmd_preview"}
+                  "code-deps": "cmd_code_deps", "preview": "cmd_preview", "stamp-inputs": "cmd_stamp_inputs"}
 
 
 STAGE_MODULES = ("stages.audio", "stages.cover", "stages.align", "stages.cut", "stages.syncmap", "stages.feed",

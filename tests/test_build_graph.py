@@ -305,3 +305,135 @@ def test_deleting_text_and_recording_removes_the_part_from_the_release(proj_flac
     # and then nothing to do
     r = make(proj_flac, "release")
     assert r.returncode == 0 and ran(r) == [], r.stdout
+
+
+# ---------------------------------------------------------------------------- change detection by content
+
+OLD = time.mktime((2020, 1, 1, 12, 0, 0, 0, 0, -1))     # a date older than any output
+
+
+def dated(path: Path, when: float = OLD) -> Path:
+    """Give ``path`` an old modification time (as a download folder, an archive or a copy with -p does)."""
+    os.utime(path, (when, when), follow_symlinks=True)
+    return path
+
+
+def louder(rec: Path, out: Path, db: float = 3.0) -> Path:
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(rec), "-af", f"volume={db}dB", str(out)], check=True)
+    return out
+
+
+def test_touching_an_input_changes_nothing(proj) -> None:
+    """The stamps follow the content: a file rewritten with the same bytes, or only given a new time,
+    reruns nothing."""
+    for path in (proj / "texts" / "02-beta.md", proj / "texts" / "book.toml", proj / "recordings" / "beta.ogg"):
+        later(path)
+    beta = proj / "texts" / "01-alpha.md"
+    beta.write_bytes(beta.read_bytes())
+    assert site(proj) == []
+
+
+def test_recording_replaced_by_an_older_file_remasters_that_part_alone(proj) -> None:
+    rec = proj / "recordings" / "beta.ogg"
+    dated(louder(rec, proj / "beta-louder.ogg")).replace(rec)
+    assert rec.stat().st_mtime == OLD
+    stages = site(proj)
+    assert [s for s in stages if s.startswith(("master", "align"))] == \
+        ["master recordings/beta.ogg", "align build/master/beta.flac"], stages
+    assert not [s for s in stages if "alpha" in s], stages
+    assert [s for s in stages if s.startswith("aac ")] == ["aac build/master/beta.flac"], stages
+    assert "audiobook texts" in stages and "parts-mk texts" not in stages, stages
+    assert site(proj) == []
+
+
+def test_text_extracted_from_an_archive_with_its_dates_is_seen(proj, tmp_path) -> None:
+    """An edited part packed with an old date and extracted over the project's file keeps that date
+    (`tar -x` restores it): its content is what the build sees."""
+    packed = tmp_path / "packed"
+    (packed / "texts").mkdir(parents=True)
+    edited = packed / "texts" / "02-beta.md"
+    edited.write_text((proj / "texts" / "02-beta.md").read_text(encoding="utf-8").replace(
+        "Volunteers run it", "Volunteers run the group"), encoding="utf-8")
+    dated(edited)
+    subprocess.run(["tar", "-cf", str(tmp_path / "edit.tar"), "-C", str(packed), "texts/02-beta.md"], check=True)
+    subprocess.run(["tar", "-xf", str(tmp_path / "edit.tar"), "-C", str(proj)], check=True)
+    text = proj / "texts" / "02-beta.md"
+    assert text.stat().st_mtime == OLD and "run the group" in text.read_text(encoding="utf-8")
+    stages = site(proj)
+    assert "align build/master/beta.flac" in stages and "tag build/encoded/beta.mp3" in stages, stages
+    assert {"parts-mk", "feed", "web", "epub", "audiobook"} <= {s.split()[0] for s in stages}, stages
+    assert not [s for s in stages if "alpha" in s or s.split()[0] in ("master", "cut", "aac")], stages
+    sync = json.loads((proj / "build" / "sync" / "beta.json").read_text(encoding="utf-8"))
+    assert "Volunteers run the group on Saturdays." in json.dumps(sync)
+    assert site(proj) == []
+
+
+def test_new_part_arriving_with_an_old_date_is_built_and_published(proj) -> None:
+    from narration import make_narration, write_wav
+
+    from pipeline.model.sources import load_part
+
+    gamma = proj / "texts" / "03-gamma.md"
+    gamma.write_text(PARTS["02-beta.md"].replace("id: beta", "id: gamma").replace("title: Beta", "title: Gamma")
+                     .replace("order: 2", "order: 3").replace("Beta is", "Gamma is"), encoding="utf-8")
+    n = make_narration([s.text for s in load_part(gamma).sentences()], seed=3, **_narration(2))
+    wav = write_wav(proj / "recordings" / "gamma.wav", n.audio)
+    dated(gamma), dated(wav)
+    r = make(proj, "release")
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    stages = ran(r)
+    assert {"master recordings/gamma.wav", "align build/master/gamma.flac", "aac build/master/gamma.flac",
+            "tag build/encoded/gamma.mp3"} <= set(stages), stages
+    assert not [s for s in stages if s.startswith(("master recordings/alpha", "master recordings/beta"))], stages
+    out = proj / "output"
+    assert (out / "audio" / "gamma.mp3").exists() and (out / "stories" / "gamma.html").exists()
+    assert "gamma.mp3" in (out / "podcast.xml").read_text(encoding="utf-8")
+    plan = json.loads((proj / "build" / "m4b" / "book.json").read_text(encoding="utf-8"))
+    assert [p["id"] for p in plan["parts"]] == ["alpha", "beta", "gamma"]
+    r = make(proj, "release")
+    assert r.returncode == 0 and ran(r) == [], r.stdout
+
+
+def test_symbolic_links_inside_the_project_are_followed(proj) -> None:
+    """A recording and a text kept elsewhere in the project and linked in: the same bytes change nothing;
+    a change made through the link (with an old date) is seen."""
+    store = proj / "incoming"
+    store.mkdir()
+    rec, text = proj / "recordings" / "beta.ogg", proj / "texts" / "02-beta.md"
+    for path in (rec, text):
+        path.rename(store / path.name)
+        path.symlink_to(Path("..") / "incoming" / path.name)
+    assert site(proj) == []                            # the same content: nothing to do
+    dated(louder(store / "beta.ogg", proj / "beta-louder.ogg")).replace(store / "beta.ogg")
+    (store / "02-beta.md").write_text((store / "02-beta.md").read_text(encoding="utf-8").replace(
+        "Volunteers run it", "Volunteers run the group"), encoding="utf-8")
+    dated(store / "02-beta.md")
+    stages = site(proj)
+    assert [s for s in stages if s.startswith(("master", "align", "aac "))] == \
+        ["master recordings/beta.ogg", "align build/master/beta.flac", "aac build/master/beta.flac"], stages
+    assert not [s for s in stages if "alpha" in s], stages
+    assert site(proj) == []
+
+
+def test_symbolic_link_out_of_the_project_is_its_coded_error(proj, tmp_path) -> None:
+    outside = tmp_path / "downloads"
+    outside.mkdir()
+    rec = proj / "recordings" / "beta.ogg"
+    dated(louder(rec, outside / "beta.ogg"))
+    rec.unlink()
+    rec.symlink_to(outside / "beta.ogg")
+    before = {p: p.read_bytes() for p in (proj / "build" / "site").rglob("*") if p.is_file()}
+    parts_mk = (proj / "build" / "parts.mk").read_bytes()
+    r = make(proj, "release")
+    assert r.returncode != 0
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert errors == [f"error: E-REC-004 recordings/beta.ogg symbolic link to {outside / 'beta.ogg'}, outside the "
+                      f"project {proj.resolve()} (copy the file into the project instead)"], r.stderr
+    assert "Traceback" not in r.stderr and ran(r) == [], (r.stdout, r.stderr)
+    # found before anything is built: the list of parts, the staged site and output/ as they were, and
+    # the list of parts (check-sources) says the same
+    r = subprocess.run([str(proj / ".venv" / "bin" / "python"), "-m", "pipeline", "check-sources", "texts",
+                        "--recordings", "recordings"], cwd=proj, capture_output=True, text=True)
+    assert r.returncode == 1 and r.stderr.splitlines() == errors, r.stderr
+    assert (proj / "build" / "parts.mk").read_bytes() == parts_mk and not (proj / "output").exists()
+    assert {p: p.read_bytes() for p in (proj / "build" / "site").rglob("*") if p.is_file()} == before

@@ -32,6 +32,7 @@ from pipeline.model.config import (
 )
 from pipeline.model.problems import InputError, Problem, display_path
 from pipeline.model.sentences import split_sentences
+from pipeline.system.fsutil import link_problem
 
 __all__ = ["ID_RE", "AudioSettings", "Block", "Book", "Part", "PodcastSettings", "ProofSettings", "Section",
            "Sentence", "load_book", "load_part"]
@@ -223,27 +224,13 @@ def _check_unique(parts: list[Part], problems: list[Problem]) -> None:
 
 def _check_links(folder: Path, problems: list[Problem]) -> None:
     """A symbolic link in ``folder`` is followed when its target is a file inside the project (the folder
-    that holds ``folder``); one that points outside it (E-REC-004) or to nothing (E-REC-005) is an error:
-    the build's change detection (build/stamps/) and the published files would depend on a file the
-    project does not hold."""
+    that holds ``folder``); one that points outside it (E-REC-004) or to nothing (E-REC-005) is an error."""
     if not folder.is_dir():
         return
-    project = Path(os.path.abspath(folder)).parent.resolve()
+    project = Path(os.path.abspath(folder)).parent
     for f in sorted(folder.iterdir()):
-        if f.name.startswith(".") or not f.is_symlink():
-            continue
-        try:
-            target = f.resolve()
-        except (OSError, RuntimeError):     # a loop of links
-            problems.append(Problem(display_path(f), 0, "E-REC-005", "symbolic link that cannot be followed (a loop)"))
-            continue
-        if not target.is_relative_to(project):
-            problems.append(Problem(display_path(f), 0, "E-REC-004",
-                                    f"symbolic link to {target}, outside the project {project} "
-                                    "(copy the file into the project instead)"))
-        elif not target.exists():
-            problems.append(Problem(display_path(f), 0, "E-REC-005",
-                                    f"symbolic link to {display_path(target)}, which does not exist"))
+        if not f.name.startswith(".") and (found := link_problem(f, project)) is not None:
+            problems.append(Problem(display_path(f), 0, *found))
 
 
 def _recordings(folder: Path, problems: list[Problem]) -> dict[str, list[Path]]:

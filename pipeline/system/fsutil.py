@@ -43,3 +43,22 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def link_problem(path: Path, project: Path) -> tuple[str, str] | None:
+    """Why the symbolic link ``path`` cannot be an input of the project folder ``project`` (its code and
+    message), or None when it is not a link or points to an existing file inside the project. A link out
+    of the project (E-REC-004) would make the build and the published files depend on a file the project
+    does not hold; a dangling link (or a loop) is E-REC-005."""
+    if not os.path.islink(path):
+        return None
+    try:
+        target = Path(path).resolve(strict=False)
+    except (OSError, RuntimeError):      # a loop of links
+        return "E-REC-005", "symbolic link that cannot be followed (a loop)"
+    root = Path(project).resolve()
+    if not target.is_relative_to(root):
+        return "E-REC-004", f"symbolic link to {target}, outside the project {root} (copy the file into the project instead)"
+    if not target.exists():
+        return "E-REC-005", f"symbolic link to {target.relative_to(root)}, which does not exist"
+    return None
