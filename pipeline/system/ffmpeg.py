@@ -65,6 +65,7 @@ _DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
 _STREAM = re.compile(r"^\s*Stream #\d+:\d+.*?: (Audio|Video|Subtitle|Data|Attachment): (.*)$", re.M)
 _AUDIO = re.compile(r"([^,\s]+)[^,]*, (\d+) Hz, ([^,]+),")
 _TAG_DURATION = re.compile(r"^\s*DURATION\s*: (\d+):(\d\d):(\d\d(?:\.\d+)?)", re.M)
+_COMMON_LAYOUTS = {"mono": ("FC",), "stereo": ("FL", "FR")}     # without asking ffmpeg for its table
 _LAYOUT_CHANNELS = {"mono": 1, "stereo": 2, "2.1": 3, "3.0": 3, "quad": 4, "4.0": 4, "5.0": 5,
                     "5.1": 6, "5.1(side)": 6, "6.1": 7, "7.1": 8, "downmix": 2}
 
@@ -88,7 +89,7 @@ def _channels(layout: str) -> tuple[int, tuple[str, ...]]:
     if m:
         names = tuple(m.group(2).split("+")) if m.group(2) else ()
         return int(m.group(1)), names if len(names) == int(m.group(1)) else ()
-    names = standard_layouts().get(layout, ())
+    names = _COMMON_LAYOUTS.get(layout) or standard_layouts().get(layout, ())
     if names:
         return len(names), names
     return _LAYOUT_CHANNELS.get(layout, 2), ()
