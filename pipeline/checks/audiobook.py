@@ -8,8 +8,7 @@
 - **MediaInfo** (``mediainfo --Output=JSON``, Debian's ``mediainfo``) lists the same chapters in both of
   its menus, the QuickTime chapter track and the Nero list (C-M4B-006);
 - **ffmpeg ebur128** on the file as written: integrated loudness within ±0.5 LU of the target (dual mono
-  for mono, as for the MP3s) and true peak at or under the ceiling (C-M4B-007, C-M4B-008); the two halves
-  of the file are measured at once and their blocks gated together (:func:`measure_book`).
+  for mono, as for the MP3s) and true peak at or under the ceiling (C-M4B-007, C-M4B-008).
 
 It runs as its own stage (``check-audiobook``, beside EPUBCheck and axe) and keeps its result for the gate
 by the M4B's SHA-256; the figures (length, size, chapters, loudness, peak) are the result's summary, which
@@ -22,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
 import shutil
 import subprocess
@@ -39,6 +37,7 @@ from pipeline.model.contracts import (
 )
 from pipeline.model.problems import CheckFailed, InputError, display_path
 from pipeline.model.sources import load_book
+from pipeline.stages.audio import measure
 from pipeline.stages.audiobook import Plan, expected_tags, format_length, format_size, read_plan
 from pipeline.system.fsutil import file_sha256
 
@@ -67,52 +66,6 @@ def _mediainfo(path: Path) -> dict:
     if r.returncode != 0:
         raise InputError(f"E-M4B-008 {display_path(path)}: MediaInfo cannot read it: {r.stderr.strip()[:200]}")
     return json.loads(r.stdout)
-
-
-_BLOCK = re.compile(r"t:\s*[\d.]+\s+TARGET:\S+ LUFS\s+M:\s*(-?[\d.]+)")
-_TRUE_PEAK = re.compile(r"True peak:\s*\n\s*Peak:\s*(-?[\d.]+|-inf) dBFS")
-ABSOLUTE_GATE = -70.0
-RELATIVE_GATE = 10.0
-
-
-def gated_loudness(blocks: list[float]) -> float:
-    """BS.1770-4 integrated loudness from the loudness of every 400 ms block (75% overlap): the blocks above
-    -70 LUFS, then those less than 10 LU under their mean power; the mean power of what is left."""
-    def mean(ls: list[float]) -> float:
-        return 10 * math.log10(sum(10 ** (x / 10) for x in ls) / len(ls))
-
-    kept = [b for b in blocks if b > ABSOLUTE_GATE]
-    if not kept:
-        return -math.inf
-    threshold = mean(kept) - RELATIVE_GATE
-    return mean([b for b in kept if b > threshold])
-
-
-def measure_book(path: Path, duration: float, pieces: int = 2) -> tuple[float, float]:
-    """Integrated loudness and true peak of the M4B as written, by ffmpeg ``ebur128`` (true peak, dual mono,
-    as every audio check here), over ``pieces`` consecutive spans of the file measured at once (the book is
-    long and the release's last minute has a core to spare): the spans' 400 ms blocks are gated together,
-    the true peak is the highest of theirs. A block that would straddle two spans is not measured (a few
-    tenths of a second in hours)."""
-    exe = shutil.which("ffmpeg") or "ffmpeg"
-    step = duration / pieces
-    procs = []
-    for k in range(pieces):
-        span = ["-ss", f"{k * step:.3f}"] + (["-t", f"{step:.3f}"] if k < pieces - 1 else [])
-        procs.append(subprocess.Popen(
-            [exe, "-nostdin", "-hide_banner", "-nostats", "-v", "info", *span, "-i", str(path), "-map", "0:a:0",
-             "-af", "ebur128=peak=true:dualmono=true:framelog=info", "-f", "null", "-"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, errors="replace"))
-    blocks: list[float] = []
-    peaks: list[float] = []
-    for proc in procs:
-        _, err = proc.communicate()
-        found = _TRUE_PEAK.search(err)
-        if proc.returncode != 0 or not found:
-            raise InputError(f"E-M4B-008 {display_path(path)}: ffmpeg ebur128 cannot measure it")
-        blocks += [float(m) for m in _BLOCK.findall(err)]
-        peaks.append(-math.inf if "inf" in found.group(1) else float(found.group(1)))
-    return gated_loudness(blocks), max(peaks)
 
 
 def mediainfo_menus(data: dict) -> list[list[tuple[float, str]]]:
@@ -196,14 +149,14 @@ def check_audiobook(m4b: Path, plan_path: Path, book, cover: Path, sync_dir: Pat
                                                     f"(the QuickTime chapter track and the Nero list)"))
     for i, menu in enumerate(menus, 1):
         findings += _compare(menu, plan, "C-M4B-006", f"MediaInfo (menu {i})", where)
-    integrated, true_peak = measure_book(m4b, duration)
+    level = measure(m4b)
     target, ceiling = book.audio.loudness, book.audio.true_peak
-    if abs(integrated - target) > TOLERANCE_LU:
-        findings.append(Finding("C-M4B-007", where, f"{integrated:.1f} LUFS, target {target:.1f} ± {TOLERANCE_LU}"))
-    if true_peak > ceiling:
-        findings.append(Finding("C-M4B-008", where, f"true peak {true_peak:.1f} dBTP over {ceiling:.1f}"))
+    if abs(level.integrated - target) > TOLERANCE_LU:
+        findings.append(Finding("C-M4B-007", where, f"{level.integrated:.1f} LUFS, target {target:.1f} ± {TOLERANCE_LU}"))
+    if level.true_peak > ceiling:
+        findings.append(Finding("C-M4B-008", where, f"true peak {level.true_peak:.1f} dBTP over {ceiling:.1f}"))
     summary = (f"{format_length(duration)} ({duration:.1f} s), {format_size(m4b.stat().st_size)}, "
-               f"{len(plan.chapters)} chapters, {integrated:.1f} LUFS, true peak {true_peak:.1f} dBTP")
+               f"{len(plan.chapters)} chapters, {level.integrated:.1f} LUFS, true peak {level.true_peak:.1f} dBTP")
     return CheckResult(NAME, not findings, tuple(findings), summary, time.perf_counter() - t,
                        subject_sha256=file_sha256(m4b))
 
