@@ -305,7 +305,7 @@ build/report/audiobook.json: $(M4B) build/m4b/book.json build/cover.png $(call s
 		$(call code,check-audiobook) \
 		| build/report
 	$(PIPELINE) check-audiobook $(M4B) --plan build/m4b/book.json --texts texts --cover build/cover.png \
-		--sync build/sync -o $@
+		--sync build/sync --loudness build/m4b/loudness.json -o $@
 
 build/report/checked: build/site.ok $(SITE_OUT) $(SCHEDULE:%=build/loudness/%.json) $(TIMELINES) \
 		$(PROOF_OUT) build/report/axe.json $(if $(CUT_RETAKES),$(NARRATED:%=build/cut/%.json)) \

@@ -613,6 +613,31 @@ def measured(monkeypatch, loudness) -> None:
     monkeypatch.setattr(check, "measure", lambda _path: Loudness(loudness["integrated"], loudness["true_peak"], 0.0))
 
 
+def test_the_loudness_is_kept_while_the_audio_stream_is_the_same(loudness, tmp_path) -> None:
+    """The check's measurement is kept keyed by the audio stream read out of the M4B: a copy whose tags
+    and chapters changed (a text edit) is not measured again; one whose audio changed is."""
+    from mutagen.mp4 import MP4
+
+    import pipeline.checks.audiobook as check
+    from pipeline.model.contracts import LoudnessRecord, write_loudness
+
+    record = tmp_path / "loudness.json"
+    copy = tmp_path / "book.m4b"
+    shutil.copy(M4B, copy)
+    write_loudness(record, LoudnessRecord(integrated=loudness["integrated"], true_peak=loudness["true_peak"],
+                                          duration=0.0, payload_sha256=check.audio_payload_sha256(M4B)))
+    retitled = MP4(copy)
+    retitled.tags["©nam"] = ["Another title"]
+    retitled.save()
+    assert check.book_loudness(copy, record) == (loudness["integrated"], loudness["true_peak"], False)
+    # a record of other audio is not trusted: the file is measured (here a short one, to keep it quick)
+    short = tmp_path / "short.m4b"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(M4B), "-t", "20", "-c", "copy", str(short)], check=True)
+    integrated, _, now = check.book_loudness(short, record)
+    assert now and check.read_loudness(record).payload_sha256 == check.audio_payload_sha256(short)
+    assert check.read_loudness(record).integrated == integrated
+
+
 def _check(path: Path, book):
     from pipeline.checks.audiobook import check_audiobook
 

@@ -8,7 +8,9 @@
 - **MediaInfo** (``mediainfo --Output=JSON``, Debian's ``mediainfo``) lists the same chapters in both of
   its menus, the QuickTime chapter track and the Nero list (C-M4B-006);
 - **ffmpeg ebur128** on the file as written: integrated loudness within ±0.5 LU of the target (dual mono
-  for mono, as for the MP3s) and true peak at or under the ceiling (C-M4B-007, C-M4B-008).
+  for mono, as for the MP3s) and true peak at or under the ceiling (C-M4B-007, C-M4B-008). The measurement
+  is kept (``--loudness``) keyed by the SHA-256 of the audio stream read out of the M4B, and trusted while
+  that is byte-identical (:func:`book_loudness`): a text edit changes chapters and tags, not the audio.
 
 It runs as its own stage (``check-audiobook``, beside EPUBCheck and axe) and keeps its result for the gate
 by the M4B's SHA-256; the figures (length, size, chapters, loudness, peak) are the result's summary, which
@@ -20,6 +22,7 @@ the terminal and the release report show.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import re
 import shutil
@@ -30,10 +33,13 @@ from pathlib import Path
 from pipeline.model.contracts import (
     CheckResult,
     Finding,
+    LoudnessRecord,
     could_not_run,
     read_check_result,
+    read_loudness,
     read_syncmap,
     write_check_result,
+    write_loudness,
 )
 from pipeline.model.problems import CheckFailed, InputError, display_path
 from pipeline.model.sources import load_book
@@ -121,7 +127,44 @@ def _tag_findings(path: Path, book, cover_png: bytes) -> tuple[list[Finding], li
     return findings, chapters
 
 
-def check_audiobook(m4b: Path, plan_path: Path, book, cover: Path, sync_dir: Path | None = None) -> CheckResult:
+def audio_payload_sha256(m4b: Path) -> str:
+    """SHA-256 of the M4B's audio stream as ffmpeg reads it out of the file (copied, not decoded: the AAC
+    frames), so that tags and chapters, which a text edit changes, do not count."""
+    exe = shutil.which("ffmpeg") or "ffmpeg"
+    h = hashlib.sha256()
+    with subprocess.Popen([exe, "-nostdin", "-v", "error", "-i", str(m4b), "-map", "0:a:0", "-c", "copy",
+                           "-f", "adts", "-"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as proc:
+        out = proc.stdout
+        assert out is not None
+        for block in iter(lambda: out.read(1 << 20), b""):
+            h.update(block)
+    if proc.returncode != 0:
+        raise InputError(f"E-M4B-008 {display_path(m4b)}: ffmpeg cannot read its audio stream")
+    return h.hexdigest()
+
+
+def book_loudness(m4b: Path, record: Path | None) -> tuple[float, float, bool]:
+    """Integrated loudness and true peak of the M4B by ffmpeg ``ebur128`` on the file as written, and whether
+    they were measured now. A measurement is kept in ``record`` (a loudness record keyed by the audio
+    stream's SHA-256) and trusted while the M4B's audio stream is byte-identical, as the MP3s' are: an edit
+    of the text changes the chapters and tags, never the audio, and is not measured again."""
+    payload = audio_payload_sha256(m4b)
+    if record is not None and record.exists():
+        try:
+            kept: LoudnessRecord | None = read_loudness(record)
+        except InputError:
+            kept = None
+        if kept is not None and kept.payload_sha256 == payload:
+            return kept.integrated, kept.true_peak, False
+    level = measure(m4b)
+    if record is not None:
+        write_loudness(record, LoudnessRecord(integrated=level.integrated, true_peak=level.true_peak,
+                                              duration=level.duration, payload_sha256=payload))
+    return level.integrated, level.true_peak, True
+
+
+def check_audiobook(m4b: Path, plan_path: Path, book, cover: Path, sync_dir: Path | None = None,
+                    record: Path | None = None) -> CheckResult:
     t = time.perf_counter()
     where = display_path(m4b)
     plan = read_plan(plan_path)
@@ -149,14 +192,15 @@ def check_audiobook(m4b: Path, plan_path: Path, book, cover: Path, sync_dir: Pat
                                                     f"(the QuickTime chapter track and the Nero list)"))
     for i, menu in enumerate(menus, 1):
         findings += _compare(menu, plan, "C-M4B-006", f"MediaInfo (menu {i})", where)
-    level = measure(m4b)
+    integrated, true_peak, now = book_loudness(m4b, record)
     target, ceiling = book.audio.loudness, book.audio.true_peak
-    if abs(level.integrated - target) > TOLERANCE_LU:
-        findings.append(Finding("C-M4B-007", where, f"{level.integrated:.1f} LUFS, target {target:.1f} ± {TOLERANCE_LU}"))
-    if level.true_peak > ceiling:
-        findings.append(Finding("C-M4B-008", where, f"true peak {level.true_peak:.1f} dBTP over {ceiling:.1f}"))
+    if abs(integrated - target) > TOLERANCE_LU:
+        findings.append(Finding("C-M4B-007", where, f"{integrated:.1f} LUFS, target {target:.1f} ± {TOLERANCE_LU}"))
+    if true_peak > ceiling:
+        findings.append(Finding("C-M4B-008", where, f"true peak {true_peak:.1f} dBTP over {ceiling:.1f}"))
     summary = (f"{format_length(duration)} ({duration:.1f} s), {format_size(m4b.stat().st_size)}, "
-               f"{len(plan.chapters)} chapters, {level.integrated:.1f} LUFS, true peak {level.true_peak:.1f} dBTP")
+               f"{len(plan.chapters)} chapters, {integrated:.1f} LUFS, true peak {true_peak:.1f} dBTP"
+               f"{'' if now else ' (audio unchanged since measured)'}")
     return CheckResult(NAME, not findings, tuple(findings), summary, time.perf_counter() - t,
                        subject_sha256=file_sha256(m4b))
 
@@ -170,17 +214,18 @@ def read_audiobook_result(path: Path, m4b: Path) -> CheckResult | None:
     return result if m4b.exists() and result.subject_sha256 == file_sha256(m4b) else None
 
 
-def run_check(m4b: Path, plan: Path, texts: Path, cover: Path, sync_dir: Path | None) -> CheckResult:
+def run_check(m4b: Path, plan: Path, texts: Path, cover: Path, sync_dir: Path | None,
+              record: Path | None = None) -> CheckResult:
     """The check as the gate runs it: a tool missing or a file unreadable is a check that could not run."""
     t = time.perf_counter()
     try:
-        return check_audiobook(m4b, plan, load_book(texts), cover, sync_dir)
+        return check_audiobook(m4b, plan, load_book(texts), cover, sync_dir, record)
     except InputError as e:
         return could_not_run(NAME, [Finding(p.code, p.file, p.message) for p in e.problems], time.perf_counter() - t)
 
 
 def cmd_check_audiobook(args: argparse.Namespace) -> int:
-    result = run_check(args.m4b, args.plan, args.texts, args.cover, args.sync)
+    result = run_check(args.m4b, args.plan, args.texts, args.cover, args.sync, args.loudness)
     if not result.ran:
         raise CheckFailed(result.problems)
     write_check_result(args.output, result)
@@ -195,6 +240,9 @@ def register(add) -> None:
         p.add_argument("--texts", type=Path, default=Path("texts"))
         p.add_argument("--cover", type=Path, required=True, help="the cover it should carry (build/cover.png)")
         p.add_argument("--sync", type=Path, default=None, help="the sync maps (build/sync), for the parts' length")
+        p.add_argument("--loudness", type=Path, default=None,
+                       help="keep the loudness measurement here (build/m4b/loudness.json), trusted while the audio "
+                            "stream is the same")
         p.add_argument("-o", "--output", type=Path, required=True, help="the result (JSON), read by `check`")
 
     add("check-audiobook", "read the M4B back with ffprobe, mutagen and MediaInfo, and measure it (ebur128)",

@@ -93,8 +93,8 @@ def _audiobook(args: argparse.Namespace, book) -> Callable[[], CheckResult] | No
 
     def job() -> CheckResult:
         kept = read_audiobook_result(args.audiobook_result, m4b) if args.audiobook_result else None
-        return kept or audiobook_check(m4b, args.build / "m4b" / "book.json", args.texts,
-                                       args.build / "cover.png", args.build / "sync")
+        return kept or audiobook_check(m4b, args.build / "m4b" / "book.json", args.texts, args.build / "cover.png",
+                                       args.build / "sync", args.build / "m4b" / "loudness.json")
     return job
 
 
