@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pipeline.model.problems import CheckFailed, InputError
-from pipeline.system.fsutil import atomic_write_text
+from pipeline.system.fsutil import atomic_write_text, write_text_if_changed
 
 EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_CHECK = 0, 1, 2, 3
 
@@ -74,20 +74,20 @@ def cmd_parts_mk(args: argparse.Namespace) -> int:
     order = "".join(f"{p.order} {p.id} {'narrated' if p.narrated else 'text-only'}\n" for p in book.parts)
     if args.order:
         # the reading order alone (track numbers, the editions' contents); the language beside it
-        _write_if_changed(args.order, order)
-        _write_if_changed(args.order.parent / "language.txt", book.language + "\n")
+        write_text_if_changed(args.order, order)
+        write_text_if_changed(args.order.parent / "language.txt", book.language + "\n")
     if args.stamps:
         stamps = args.stamps
-        _write_if_changed(stamps / "order.txt", order)
+        write_text_if_changed(stamps / "order.txt", order)
         # the aligner's reference voice and reading of numbers depend on the language alone
-        _write_if_changed(stamps / "language.txt", book.language + "\n")
+        write_text_if_changed(stamps / "language.txt", book.language + "\n")
         # the master and cut stages read book.toml's [audio] table and nothing else of it
-        _write_if_changed(stamps / "audio.json", json.dumps(_settings(book.audio), indent=1, sort_keys=True) + "\n")
+        write_text_if_changed(stamps / "audio.json", json.dumps(_settings(book.audio), indent=1, sort_keys=True) + "\n")
         # each narrated part's recording and label file by name: a recording replaced by one of another
         # format, or a label file removed, makes nothing newer, but changes this stamp
         for p in narrated:
-            _write_if_changed(stamps / "parts" / f"{p.id}.recording", f"{_rel(p.recording)}\n")
-            _write_if_changed(stamps / "parts" / f"{p.id}.labels", f"{_rel(p.labels) if p.labels else ''}\n")
+            write_text_if_changed(stamps / "parts" / f"{p.id}.recording", f"{_rel(p.recording)}\n")
+            write_text_if_changed(stamps / "parts" / f"{p.id}.labels", f"{_rel(p.labels) if p.labels else ''}\n")
     print(f"ok: {len(book.parts)} parts, {sum(len(p.sections) for p in book.parts)} sections, "
           f"{sum(len(p.sentences()) for p in book.parts)} sentences, {len(narrated)} recordings")
     return EXIT_OK
@@ -120,16 +120,6 @@ def _settings(settings: object) -> dict:
     if callable(dump):
         return dict(dump(mode="json"))
     return dict(vars(settings))
-
-
-def _write_if_changed(path: Path, text: str) -> None:
-    """Write ``path`` only when its content would change (its time is what Make reads)."""
-    try:
-        if path.read_text(encoding="utf-8") == text:
-            return
-    except (OSError, UnicodeDecodeError):
-        pass
-    atomic_write_text(path, text)
 
 
 def _rel(p: Path | None) -> str:

@@ -53,7 +53,7 @@ from pipeline.model.problems import InputError, Problem, display_path
 from pipeline.model.sources import Part, load_book
 from pipeline.stages.audio import LAME_SCALE_DB, iso639_2
 from pipeline.system.ffmpeg import probe, run
-from pipeline.system.fsutil import atomic_path, atomic_write_text
+from pipeline.system.fsutil import atomic_path, atomic_write_text, write_text_if_changed
 
 #: AAC samples per frame, and the encoder's priming: one frame before the audio begins
 FRAME = 1024
@@ -212,12 +212,14 @@ def plan_book(book, sync_dir: Path, aac_dir: Path) -> tuple[Plan, list[Path]]:
         infos.append((part, info, sync, aac))
     if problems:
         raise InputError(problems)
+    # one MP4 track has one rate and one layout: `aac-layout` gives every part the book's channel count
     rates = {i.sample_rate for _, i, _, _ in infos}
-    if len(rates) > 1:
+    layouts = {i.channels for _, i, _, _ in infos}
+    if len(rates) > 1 or len(layouts) > 1:
         raise InputError(Problem(display_path(aac_dir), 0, "E-M4B-006",
-                                 f"the parts' masters differ in sample rate ({sorted(rates)}): re-run make"))
-    rate = rates.pop()
-    channels = max(i.channels for _, i, _, _ in infos)
+                                 f"the parts' AAC differ in sample rate {sorted(rates)} or channels {sorted(layouts)} "
+                                 "(re-run make)"))
+    rate, channels = rates.pop(), layouts.pop()
     spans, chapters = [], []
     at = 0   # samples
     for part, info, sync, _ in infos:
@@ -253,28 +255,12 @@ def ffmetadata(plan: Plan) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _stream_parts(streams: list[Path], plan: Plan, tmpdir: Path) -> list[Path]:
-    """The parts' streams, a mono one re-encoded as stereo when another part is stereo (a mixed book)."""
-    out = []
-    for s in streams:
-        if plan.channels == 2 and adts_info(s).channels == 1:
-            up = tmpdir / s.name
-            run(["-v", "error", "-y", "-f", "aac", "-i", str(s), "-af", "pan=stereo|c0=c0|c1=c0", "-c:a", "aac", "-aac_coder", "fast",
-                 "-b:a", f"{plan.bitrate}k", "-fflags", "+bitexact", "-flags:a", "+bitexact", "-f", "adts", str(up)],
-                s, "E-M4B-002", "could not encode the audiobook's AAC")
-            out.append(up)
-        else:
-            out.append(s)
-    return out
-
-
 def mux(plan: Plan, streams: list[Path], out: Path, language: str) -> None:
     """The parts' AAC frames, joined without decoding, and the chapters, into an MP4 at ``out``."""
     with tempfile.TemporaryDirectory(prefix="m4b.") as td:
         tmpdir = Path(td)
         meta = tmpdir / "chapters.txt"
         meta.write_text(ffmetadata(plan), encoding="utf-8")
-        streams = _stream_parts(streams, plan, tmpdir)
         joined = tmpdir / "book.aac"     # the parts' frames end to end: one ADTS stream
         with open(joined, "wb") as w:
             for s in streams:
@@ -338,11 +324,6 @@ def download_facts(plan: Plan, out: Path, size: int) -> str:
                        "chapters": len(plan.chapters)}, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
 
 
-def _write_if_changed(path: Path, text: str) -> None:
-    if not path.exists() or path.read_text(encoding="utf-8") != text:
-        atomic_write_text(path, text)
-
-
 def build_audiobook(texts: Path, sync_dir: Path, aac_dir: Path, cover: Path, out: Path, plan_out: Path | None,
                     download: Path | None) -> Plan:
 
@@ -359,7 +340,7 @@ def build_audiobook(texts: Path, sync_dir: Path, aac_dir: Path, cover: Path, out
     if plan_out is not None:
         atomic_write_text(plan_out, plan.to_json())
     if download is not None:
-        _write_if_changed(download, download_facts(plan, out, size))
+        write_text_if_changed(download, download_facts(plan, out, size))
     return plan
 
 
@@ -379,7 +360,7 @@ def cmd_aac(args: argparse.Namespace) -> int:
 
 
 def cmd_aac_layout(args: argparse.Namespace) -> int:
-    _write_if_changed(args.output, f"{book_channels(args.reports)}\n")
+    write_text_if_changed(args.output, f"{book_channels(args.reports)}\n")
     return 0
 
 

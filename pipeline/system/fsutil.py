@@ -36,6 +36,16 @@ def atomic_write_text(target: Path | str, text: str) -> None:
     atomic_write_bytes(target, text.encode("utf-8"))
 
 
+def write_text_if_changed(path: Path | str, text: str) -> None:
+    """Write ``path`` (atomically) only when its content would change: its time is what Make reads."""
+    try:
+        if Path(path).read_text(encoding="utf-8") == text:
+            return
+    except (OSError, UnicodeDecodeError):
+        pass
+    atomic_write_text(path, text)
+
+
 def file_sha256(path: Path) -> str:
     """SHA-256 of a file's bytes, read a megabyte at a time."""
     h = hashlib.sha256()
