@@ -237,3 +237,34 @@ def test_envelope_and_podcast_chapters(tmp_path: Path) -> None:
         C.read_podcast_chapters(tmp_path / "c.json")
     assert problems(e) == ["E-FEED-003 c.json chapters file is not Podcasting 2.0 JSON chapters: "
                            "chapter 1 has no 'startTime'"]
+
+
+# ---------------------------------------------------------------------------- word timing
+
+
+def test_words_round_trip_and_problems(tmp_path: Path) -> None:
+    assert C.words_of(" Two  words,\tand – a dash. ") == ["Two", "words,", "and", "–", "a", "dash."]
+    words = (C.Word(0.2, 0.61234, "Café"), C.Word(0.7, 1.0, "“one”."))
+    sync = replace(SYNC, fragments=(replace(SYNC.fragments[0], words=words),) + SYNC.fragments[1:])
+    path = tmp_path / "tale.json"
+    C.write_syncmap(path, sync)
+    back = C.read_syncmap(path)
+    assert back.fragments[0].words == (C.Word(0.2, 0.612, "Café"), C.Word(0.7, 1.0, "“one”."))
+    assert back.fragments[1].words == ()      # a map without word timing still reads
+    assert back.to_json() == path.read_text(encoding="utf-8")
+    data = json.loads(path.read_text(encoding="utf-8"))
+    assert data["fragments"][0]["words"][1] == {"begin": 0.7, "end": 1.0, "text": "“one”."}
+    assert "words" not in data["fragments"][1]
+    # words that are not the text's, out of order, or outside the span: E-SYNC-006
+    for bad in ([{"begin": 0.2, "end": 0.6, "text": "Cafe"}, {"begin": 0.7, "end": 1.0, "text": "“one”."}],
+                [{"begin": 0.7, "end": 1.0, "text": "Café"}, {"begin": 0.2, "end": 0.6, "text": "“one”."}],
+                [{"begin": 0.2, "end": 0.6, "text": "Café"}, {"begin": 0.7, "end": 3.4, "text": "“one”."}]):
+        data["fragments"][0]["words"] = bad
+        with pytest.raises(InputError) as e:
+            C.read_syncmap(write(tmp_path, data))
+        assert problems(e) == ["E-SYNC-006 bad.json fragment tale-s0001: its words are not its text's words, "
+                               "in order, inside its span"]
+    data["fragments"][0]["words"] = [{"begin": 0.2, "text": "Café"}]
+    with pytest.raises(InputError) as e:
+        C.read_syncmap(write(tmp_path, data))
+    assert problems(e) == ["E-SYNC-003 bad.json fragment 0 word 0 has no 'end'"]

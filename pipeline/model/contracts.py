@@ -140,20 +140,44 @@ DOUBT = 0.5
 CONTIGUOUS = 0.0015
 
 
+def words_of(text: str) -> list[str]:
+    """A fragment's words, as the sync map times them and the web page marks them: its text split at
+    white space, punctuation kept with the word it touches ("Mothers'", "2019–20," and a lone "–" are one
+    word each). A word that is not spoken (a dash) is timed with no length where it falls."""
+    return text.split()
+
+
+@dataclass(frozen=True)
+class Word:
+    """One word of a fragment (:func:`words_of`) and its span of the audio, seconds: the time from its
+    first sound to its last. Words are in order, do not overlap and lie inside their fragment's span."""
+    begin: float
+    end: float
+    text: str
+
+    def to_dict(self) -> dict[str, object]:
+        return {"begin": self.begin, "end": self.end, "text": self.text}
+
+
 @dataclass(frozen=True)
 class Fragment:
     """A spoken fragment (a sentence or heading; its id is the source model's sentence id, or ``f000001``…
-    for plain text) and its span of the audio, seconds. A skipped fragment has ``begin == end``."""
+    for plain text) and its span of the audio, seconds. A skipped fragment has ``begin == end``.
+    ``words`` times every word of ``text`` (:func:`words_of`), when the aligner timed them; a sync map
+    written before word timing has none."""
     id: str
     begin: float
     end: float
     text: str
     confidence: float | None = None     # 0..1, how far to trust the timing (below DOUBT: doubtful)
+    words: tuple[Word, ...] = ()
 
     def to_dict(self) -> dict[str, object]:
         d: dict[str, object] = {"id": self.id, "begin": self.begin, "end": self.end, "text": self.text}
         if self.confidence is not None:
             d["confidence"] = self.confidence
+        if self.words:
+            d["words"] = [_rounded(w.to_dict()) for w in self.words]
         return d
 
 
@@ -243,8 +267,12 @@ def read_syncmap(path: Path) -> SyncMap:
             r.problem(f"fragment {i} lacks id, begin, end or text")
             continue
         where = f"fragment {i}"
+        words = tuple(Word(begin=r.num(w, "begin", f"{where} word {j}"), end=r.num(w, "end", f"{where} word {j}"),
+                           text=r.text(w, "text", f"{where} word {j}"))
+                      for j, w in enumerate(r.items(f, "words", where, required=False)))
         fragments.append(Fragment(id=r.text(f, "id", where), begin=r.num(f, "begin", where), end=r.num(f, "end", where),
-                                  text=r.text(f, "text", where), confidence=r.opt_num(f, "confidence", where)))
+                                  text=r.text(f, "text", where), confidence=r.opt_num(f, "confidence", where),
+                                  words=words))
     chapters = tuple(Chapter(id=r.text(c, "id", f"chapter {i}"), title=r.text(c, "title", f"chapter {i}"),
                              begin=r.num(c, "begin", f"chapter {i}"), end=r.num(c, "end", f"chapter {i}"))
                      for i, c in enumerate(r.items(top, "chapters", "sync map", required=False)))
@@ -256,6 +284,9 @@ def read_syncmap(path: Path) -> SyncMap:
             r.problem(f"fragment {frag.id} ({_num(frag.begin)}–{_num(frag.end)}) is not contiguous with the one "
                       "before", "E-SYNC-004")
         prev_end = frag.end
+        if frag.words and not _words_fit(frag):
+            r.problem(f"fragment {frag.id}: its words are not its text's words, in order, inside its span",
+                      "E-SYNC-006")
     r.done()
     ids = {f.id for f in fragments}
     deviations = []
@@ -274,6 +305,19 @@ def read_syncmap(path: Path) -> SyncMap:
     r.done()
     return SyncMap(part=part, audio=audio, duration=duration, fragments=tuple(fragments), chapters=chapters,
                    deviations=tuple(deviations))
+
+
+def _words_fit(frag: Fragment) -> bool:
+    """The fragment's words are its text's (:func:`words_of`), in order, each inside the fragment's span
+    and none overlapping the next (to the millisecond the file keeps)."""
+    if [w.text for w in frag.words] != words_of(frag.text):
+        return False
+    t = frag.begin - CONTIGUOUS
+    for w in frag.words:
+        if w.begin < t or w.end < w.begin:
+            return False
+        t = w.end - CONTIGUOUS
+    return t <= frag.end
 
 
 def _num(x: float) -> str:
