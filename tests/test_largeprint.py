@@ -45,7 +45,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--autoplay-policy=no-user-gesture-required", "--mute-audio"]
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
-FOCUSABLE = ('a[href], button, input:not([type="hidden"]), select, textarea, audio[controls], '
+FOCUSABLE = ('a[href], button, input:not([type="hidden"]), select, textarea, audio[controls], summary, '
              '[tabindex]:not([tabindex="-1"])')
 
 
@@ -213,7 +213,8 @@ def test_tiny_book_escaped_structured_deterministic(tmp_path):
     build_site(texts, sync, site, site / "index.html")
     first = {p.relative_to(site): p.read_bytes() for p in sorted(site.rglob("*")) if p.is_file()}
     assert set(map(str, first)) == {"index.html", "stories/one.html", "stories/two.html",
-                                    "static/largeprint.css", "static/readalong.js", "static/icon.svg"}
+                                    "static/largeprint.css", "static/readalong.js", "static/player.js",
+                                    "static/icon.svg"}
     build_site(texts, sync, site, site / "index.html")
     again = {p.relative_to(site): p.read_bytes() for p in sorted(site.rglob("*")) if p.is_file()}
     assert again == first, "the same inputs must give the same bytes"
@@ -769,7 +770,8 @@ def focus_state(page) -> dict:
 
 def expected_order(page) -> list[str]:
     return page.evaluate("""(sel) => [...document.querySelectorAll(sel)]
-        .filter(e => e.getClientRects().length && getComputedStyle(e).visibility !== 'hidden' && !e.closest('[hidden]'))
+        .filter(e => e.getClientRects().length && getComputedStyle(e).visibility !== 'hidden' && !e.closest('[hidden]')
+                     && (e.matches('summary') || !e.closest('details:not([open])')))
         .map(e => e.id ? '#' + e.id : e.tagName.toLowerCase() + (e.getAttribute('href') ? '[' + e.getAttribute('href') + ']' : ''))""",
                          FOCUSABLE)
 
@@ -826,11 +828,11 @@ def test_keyboard_order_and_visible_focus(browser, server, book, which):
         assert got == want, f"tab order\n got {got}\nwant {want}"
         assert got[0] == "a[#main]", "the skip link comes first"
         if which == "story":
-            assert "#narration" in got and "#readalong" in got
+            assert "#player-play" in got and "#readalong" in got and "#narration" not in got   # the bar replaces the player
             # the text is one tab stop (a roving tabindex): the first sentence after the player
             sentence_stops = [k for k in got if k.startswith(f"#{part.id}-s")]
             assert len(sentence_stops) == 1 and sentence_stops[0] != f"#{part.sentences()[0].id}", sentence_stops
-            assert got.index("#narration") < got.index("#readalong") < got.index(sentence_stops[0])
+            assert got.index("#player-play") < got.index("#readalong") < got.index(sentence_stops[0])
             nav = page.evaluate("[...document.querySelectorAll('.part-nav a')].map(a => 'a[' + a.getAttribute('href') + ']')")
             assert len(nav) >= 2 and got[-len(nav):] == nav, "previous / contents / next come after the text"
         # the skip link moves the reading position to the main text
@@ -839,7 +841,8 @@ def test_keyboard_order_and_visible_focus(browser, server, book, which):
         page.keyboard.press("Enter")
         page.keyboard.press("Tab")
         after = focus_state(page)["key"]
-        first_in_main = page.evaluate("""(sel) => { const e = document.querySelector('main').querySelector(sel);
+        first_in_main = page.evaluate("""(sel) => { const e = [...document.querySelector('main').querySelectorAll(sel)]
+                .find(e => e.getClientRects().length && !e.closest('[hidden], audio'));
             return e.id ? '#' + e.id : e.tagName.toLowerCase() + '[' + e.getAttribute('href') + ']'; }""", FOCUSABLE)
         assert after == first_in_main, (after, first_in_main)
     finally:
@@ -943,7 +946,8 @@ def test_screenshots(browser, server, book):
                 shots.append((out, scheme, (width, height), True, page.evaluate(colours), False))
                 page.goto(server + f"stories/{part.id}.html", wait_until="load")
                 highlight_at(page, frags[2]["begin"] + 0.1)
-                page.evaluate("window.scrollTo(0, 0)")
+                # the listening bar at the top, the first paragraph (being read) below it
+                page.evaluate("document.querySelector('.listen').scrollIntoView({block: 'start'})")
                 box = page.locator(".s.current").bounding_box()
                 out = SCREENSHOTS / f"{part.id}-{scheme}-{width}.png"
                 page.screenshot(path=str(out), full_page=False)

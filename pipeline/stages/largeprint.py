@@ -7,7 +7,9 @@ Readers get UK large-print typography (UKAAF, RNIB) and WCAG 2.2 structure from 
 (``build/sync/ID.json``, ``syncmap.audible_clips``: without the unscripted speech or false starts its
 span holds), so ``pipeline/static/readalong.js`` can highlight the sentence being read and play from any
 sentence. A sentence the narrator did not read has no times (``class="s unread"``, followed by a short
-note saying so): it is never highlighted and nothing plays from it.
+note saying so): it is never highlighted and nothing plays from it. A sentence whose words the sync map
+timed also carries ``data-words`` (each word's begin and end) for word read-along, and a narrated page
+has a listening bar (``pipeline/static/player.js``) with the part's sections from its sync map's chapters.
 Without scripting the page still reads, and the ``<audio controls>`` player still plays.
 
 Safety: no inline script or style (a Content-Security-Policy meta tag forbids both), every link is
@@ -25,7 +27,7 @@ from pathlib import Path
 
 import jinja2
 
-from pipeline.model.contracts import audible_clips, mismatch, read_syncmap
+from pipeline.model.contracts import audible_clips, mismatch, read_syncmap, words_of
 from pipeline.model.problems import InputError, Problem, display_path
 from pipeline.model.sources import load_book
 from pipeline.stages.markup import join_names, segments
@@ -33,7 +35,7 @@ from pipeline.system.fsutil import atomic_write_text
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 STATIC = Path(__file__).resolve().parents[1] / "static"
-STATIC_FILES = ("largeprint.css", "readalong.js", "icon.svg")
+STATIC_FILES = ("largeprint.css", "readalong.js", "player.js", "icon.svg")
 
 # The whole policy: our own files only, nothing inline, no plugins, no forms, no base rewriting.
 # (frame-ancestors cannot be set from a meta tag; a server should send it as a header.)
@@ -51,6 +53,7 @@ class SentenceView:
     begin: str | None                        # seconds, "12.340": the sentence's audible clip in the sync map
     end: str | None
     unread: bool = False                     # in a narrated part, but not in the narration (skipped)
+    words: str | None = None                 # "b1 e1 b2 e2 …" (seconds, 2 decimals): each word's span, when timed
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,14 @@ class SectionView:
 
 
 @dataclass(frozen=True)
+class ChapterView:
+    """A section of a narrated part, for the listening bar's list: its title and where it begins."""
+    title: str
+    begin: str                               # seconds, "32.070"
+    at: str                                  # "0:32", as the bar shows times
+
+
+@dataclass(frozen=True)
 class PartView:
     id: str
     number: int                              # 1-based position in reading order
@@ -82,6 +93,7 @@ class PartView:
     page: str                                # stories/ID.html, relative to the site root
     audio: str                               # audio/ID.mp3
     transcript: str                          # transcripts/ID.vtt
+    chapters: tuple[ChapterView, ...] = ()   # the sync map's chapters (the listening bar's sections)
 
 
 def format_duration(seconds: float) -> tuple[str, str]:
@@ -98,57 +110,81 @@ def format_duration(seconds: float) -> tuple[str, str]:
     return (" ".join(words) or "0 seconds"), (iso if iso != "PT" else "PT0S")
 
 
+def clock(seconds: float) -> str:
+    """"4:12" or "1:02:03": a position as the listening bar shows it (whole seconds, rounded down)."""
+    h, rest = divmod(int(seconds), 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
 Times = dict[str, tuple[float, float] | None]
+Words = dict[str, tuple[tuple[float, float], ...]]   # sentence id -> its words' spans (begin, end)
 
 
-def _times(part, sync_dir: Path) -> tuple[Times, float | None]:
+def _times(part, sync_dir: Path):
     """Sentence id -> its audible clip (begin, end) from the part's sync map, checked against the text;
-    None for a sentence the narrator did not read. Empty for a part that is not narrated."""
+    None for a sentence the narrator did not read. Empty for a part that is not narrated. Also the
+    part's duration, its chapters and its timed words (sentence id -> each word's begin and end)."""
     if not part.narrated:
-        return {}, None
+        return {}, None, (), {}
     path = sync_dir / f"{part.id}.json"
     sync = read_syncmap(path)
     detail = mismatch(sync, [s.id for s in part.sentences()])
     if detail:
         raise InputError(Problem(display_path(path), 0, "E-WEB-001",
                                  f"sync map does not match {display_path(part.source)}: {detail} (re-run align)"))
-    return {f.id: clip for f, clip in zip(sync.fragments, audible_clips(sync))}, sync.duration
+    chapters = tuple(ChapterView(title=c.title, begin=f"{c.begin:.3f}", at=clock(c.begin)) for c in sync.chapters)
+    words = {f.id: tuple((w.begin, w.end) for w in f.words) for f in sync.fragments if f.words}
+    return ({f.id: clip for f, clip in zip(sync.fragments, audible_clips(sync))}, sync.duration, chapters, words)
 
 
-def _sentence(s, times: Times) -> SentenceView:
+def _word_times(text: str, spans: tuple[tuple[float, float], ...] | None) -> str | None:
+    """The data-words attribute of a sentence whose rendered text is ``text``: each word's begin and end,
+    2 decimals, when the sync map timed the words and they are this text's words (else None: the
+    sentence is read along as a whole)."""
+    if not spans or len(words_of(text)) != len(spans):
+        return None
+    return " ".join(f"{b:.2f} {e:.2f}" for b, e in spans)
+
+
+def _sentence(s, times: Times, words: Words | None = None) -> SentenceView:
     t = times.get(s.id)
-    return SentenceView(id=s.id, segments=segments(s.text, s.strong),
+    runs = segments(s.text, s.strong)
+    timed = (words or {}).get(s.id) if t else None
+    return SentenceView(id=s.id, segments=runs,
                         begin=f"{t[0]:.3f}" if t else None, end=f"{t[1]:.3f}" if t else None,
-                        unread=s.id in times and t is None)
+                        unread=s.id in times and t is None,
+                        words=_word_times("".join(text for text, _ in runs), timed))
 
 
-def part_views(book, sync_dir: Path) -> tuple[list[PartView], dict[str, Times]]:
-    """Every part's view and timings; the problems of every sync map are reported together."""
-    views, timings, problems = [], {}, []
+def part_views(book, sync_dir: Path) -> tuple[list[PartView], dict[str, Times], dict[str, Words]]:
+    """Every part's view, timings and timed words; the problems of every sync map are reported together."""
+    views, timings, wordings, problems = [], {}, {}, []
     for n, part in enumerate(book.parts, 1):
         try:
-            times, duration = _times(part, sync_dir)
+            times, duration, chapters, words = _times(part, sync_dir)
         except InputError as e:
             problems.extend(e.problems)
             continue
         timings[part.id] = times
+        wordings[part.id] = words
         text, iso = format_duration(duration) if duration is not None else ("", "")
         views.append(PartView(id=part.id, number=n, title=part.title, subtitle=part.subtitle,
                               narrated=part.narrated, duration=duration, duration_text=text, duration_iso=iso,
                               page=f"stories/{part.id}.html", audio=f"audio/{part.id}.mp3",
-                              transcript=f"transcripts/{part.id}.vtt"))
+                              transcript=f"transcripts/{part.id}.vtt", chapters=chapters))
     if problems:
         raise InputError(problems)
-    return views, timings
+    return views, timings, wordings
 
 
-def story_sections(part, times: Times) -> tuple[SectionView, ...]:
+def story_sections(part, times: Times, words: Words | None = None) -> tuple[SectionView, ...]:
     out = []
     for i, sec in enumerate(part.sections):
         blocks = tuple(BlockView(kind=b.kind, ordered=b.ordered,
-                                 items=tuple(tuple(_sentence(s, times) for s in item) for item in b.items))
+                                 items=tuple(tuple(_sentence(s, times, words) for s in item) for item in b.items))
                        for b in sec.blocks)
-        out.append(SectionView(id=sec.id, heading=None if i == 0 else _sentence(sec.heading, times),
+        out.append(SectionView(id=sec.id, heading=None if i == 0 else _sentence(sec.heading, times, words),
                                blocks=blocks, is_reflection=sec.is_reflection, sublevel=2 if i == 0 else 3))
     return tuple(out)
 
@@ -201,15 +237,17 @@ def render_index(book, parts: list[PartView], env=None, audiobook: AudiobookView
         **_common(book, ""), parts=parts, epub=f"{book.id}.epub", feed="podcast.xml", audiobook=audiobook)
 
 
-def render_story(book, parts: list[PartView], index: int, times: Times, env=None) -> str:
+def render_story(book, parts: list[PartView], index: int, times: Times, env=None,
+                 words: Words | None = None) -> str:
     env = env or environment()
     part = book.parts[index]
     view = parts[index]
     return env.get_template("web-story.html").render(
         **_common(book, "../"), part=view, total=len(parts),
-        title=_sentence(part.sections[0].heading, times),
-        subtitle=_sentence(part.subtitle_sentence, times) if part.subtitle_sentence else None,
-        sections=story_sections(part, times),
+        total_time=clock(round(view.duration)) if view.duration is not None else "",
+        title=_sentence(part.sections[0].heading, times, words),
+        subtitle=_sentence(part.subtitle_sentence, times, words) if part.subtitle_sentence else None,
+        sections=story_sections(part, times, words),
         prev=parts[index - 1] if index > 0 else None,
         next=parts[index + 1] if index + 1 < len(parts) else None)
 
@@ -223,12 +261,12 @@ def build_site(texts: Path, sync_dir: Path, site: Path, index: Path, audiobook: 
     if index.resolve().parent != site.resolve():
         raise InputError(Problem(display_path(index), 0, "E-WEB-002",
                                  f"the index must be written at the site root ({display_path(site)}/index.html)"))
-    parts, timings = part_views(book, Path(sync_dir))
+    parts, timings, wordings = part_views(book, Path(sync_dir))
     env = environment()
     written: list[Path] = []
     for i, part in enumerate(book.parts):
         path = site / "stories" / f"{part.id}.html"
-        atomic_write_text(path, render_story(book, parts, i, timings[part.id], env))
+        atomic_write_text(path, render_story(book, parts, i, timings[part.id], env, wordings[part.id]))
         written.append(path)
     for name in STATIC_FILES:
         path = site / "static" / name

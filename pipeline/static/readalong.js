@@ -11,7 +11,13 @@
    the sentence being read, or the last one visited), the arrow keys move from sentence to sentence,
    Home and End go to the first and last, and Enter or Space plays from the focused one. With it off,
    the sentences are plain text again and leave the tab order. Without this script the page reads and
-   the player plays as usual. */
+   the player plays as usual.
+   Word read-along, a reader's setting (<html data-word-highlight="on">, written by the settings panel
+   and followed live): a sentence whose words the sync map timed carries data-words="b1 e1 b2 e2 ..."
+   (seconds); its words are wrapped in <span class="w"> (once, the first time the setting is on; text
+   nodes only, so emphasis stays), the word being read inside the sentence being read gets class
+   "current-word" (the last word that has begun), and a click on a word plays from it. The keyboard
+   stays at sentence level. With the setting off the word spans are inert. */
 (function () {
   "use strict";
 
@@ -38,6 +44,11 @@
     return controls.compareDocumentPosition(s) & Node.DOCUMENT_POSITION_FOLLOWING;
   }));
   var frame = 0;
+  var root = document.documentElement;
+  var wordsOn = false;
+  var wrapped = false;
+  var wordInfo = {};        /* sentence index -> {times: [b, e, ...], pieces: [[elements of word k], ...]} */
+  var litWord = null;       /* the pieces of the highlighted word */
 
   /* the sentence whose clip holds time t, or -1 (before the first, in a gap, after the last): the
      last clip that has begun at t (clips are in order and do not overlap), if it has not ended */
@@ -64,10 +75,107 @@
     return r.top >= h * 0.1 && r.bottom <= h * 0.85;
   }
 
+  /* ------------------------------------------------------------------ words */
+
+  /* the sentence's words wrapped in span.w, in text order: a word split by markup ("<strong>bold</strong>,")
+     is one word of several pieces; null when its text does not have as many words as data-words times */
+  function wrapWords(el, count) {
+    var text = el.textContent.trim();
+    if (!text || text.split(/\s+/).length !== count) {
+      return null;
+    }
+    var walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    var nodes = [];
+    for (var n = walker.nextNode(); n; n = walker.nextNode()) {
+      nodes.push(n);
+    }
+    var pieces = [];
+    var joined = false;   /* the text before ended inside a word */
+    nodes.forEach(function (node) {
+      var runs = node.data.match(/\s+|\S+/g) || [];
+      var frag = document.createDocumentFragment();
+      runs.forEach(function (run, k) {
+        if (/^\s/.test(run)) {
+          frag.appendChild(document.createTextNode(run));
+          joined = false;
+          return;
+        }
+        var w = document.createElement("span");
+        w.className = "w";
+        w.textContent = run;
+        if (k === 0 && joined && pieces.length) {
+          pieces[pieces.length - 1].push(w);
+        } else {
+          pieces.push([w]);
+        }
+        w.wordIndex = pieces.length - 1;
+        frag.appendChild(w);
+        joined = true;
+      });
+      node.parentNode.replaceChild(frag, node);
+    });
+    return pieces.length === count ? pieces : null;
+  }
+
+  function wrapAll() {
+    if (wrapped) {
+      return;
+    }
+    wrapped = true;
+    spans.forEach(function (el, i) {
+      var attr = el.getAttribute("data-words");
+      if (!attr) {
+        return;
+      }
+      var times = attr.trim().split(/\s+/).map(parseFloat);
+      var pieces = times.length % 2 ? null : wrapWords(el, times.length / 2);
+      if (pieces) {
+        wordInfo[i] = {times: times, pieces: pieces};
+      }
+    });
+  }
+
+  /* the last word of sentence i that has begun at t, or -1 */
+  function wordAt(info, t) {
+    var k = -1;
+    for (var j = 0; j < info.pieces.length && info.times[2 * j] <= t; j++) {
+      k = j;
+    }
+    return k;
+  }
+
+  function lightWord(pieces) {
+    if (pieces === litWord) {
+      return;
+    }
+    (litWord || []).forEach(function (w) { w.classList.remove("current-word"); });
+    litWord = pieces;
+    (pieces || []).forEach(function (w) { w.classList.add("current-word"); });
+  }
+
+  function updateWord(t) {
+    var info = wordsOn && current >= 0 ? wordInfo[current] : null;
+    var k = info ? wordAt(info, t) : -1;
+    lightWord(k >= 0 ? info.pieces[k] : null);
+  }
+
+  function setWordsOn(value) {
+    wordsOn = value;
+    if (wordsOn) {
+      wrapAll();
+      update();
+    } else {
+      lightWord(null);
+    }
+  }
+
+  /* ------------------------------------------------------------------ sentences */
+
   function setCurrent(i, scroll) {
     if (i === current) {
       return;
     }
+    lightWord(null);
     if (current >= 0) {
       spans[current].classList.remove("current");
       spans[current].removeAttribute("aria-current");
@@ -100,7 +208,9 @@
       setCurrent(-1, false);
       return;
     }
-    setCurrent(indexAt(audio.currentTime + 0.001), !audio.paused);
+    var t = audio.currentTime + 0.001;
+    setCurrent(indexAt(t), !audio.paused);
+    updateWord(t);
   }
 
   function tick() {
@@ -117,13 +227,19 @@
     }
   }
 
-  function playFrom(el) {
+  /* play from sentence el, or from its word k when k is given (within the sentence's clip) */
+  function playFrom(el, k) {
     var i = indexOf[el.id];
     if (i === undefined) {
       return;
     }
-    audio.currentTime = begins[i];
+    var t = begins[i];
+    if (k !== undefined && wordInfo[i]) {
+      t = Math.min(Math.max(wordInfo[i].times[2 * k], begins[i]), ends[i] - 0.01);
+    }
+    audio.currentTime = t;
     setCurrent(i, false);
+    updateWord(t + 0.001);
     var p = audio.play();
     if (p && typeof p.catch === "function") {
       p.catch(function () { /* playback refused (no media, or no permission): the seek still stands */ });
@@ -182,7 +298,8 @@
     if (sel && !sel.isCollapsed && sel.toString().trim()) {
       return; /* the reader is selecting text, not asking to play */
     }
-    playFrom(el);
+    var word = wordsOn && ev.target.closest ? ev.target.closest("span.w") : null;
+    playFrom(el, word && el.contains(word) ? word.wordIndex : undefined);
   });
 
   var MOVES = {ArrowDown: 1, ArrowRight: 1, ArrowUp: -1, ArrowLeft: -1};
@@ -237,4 +354,11 @@
   toggle.checked = stored !== "off";
   controls.hidden = false;
   setOn(toggle.checked);
+
+  if (window.MutationObserver) {
+    new MutationObserver(function () {
+      setWordsOn(root.getAttribute("data-word-highlight") === "on");
+    }).observe(root, {attributes: true, attributeFilter: ["data-word-highlight"]});
+  }
+  setWordsOn(root.getAttribute("data-word-highlight") === "on");
 })();
