@@ -3,6 +3,13 @@
 Sentences are spoken by a voice other than the aligner's reference (flite when installed, else
 espeak-ng with another voice, pitch and speed), joined with random pauses, then noise and a level
 change are added. The true begin and end of every sentence's speech are known to the sample.
+
+With ``words=True`` (flite only) the truth also has every written word's span (``contracts.words_of``):
+flite prints the end of every segment it speaks (``-psdur``); each written word, spoken alone, gives its
+number of segments, and the sentence's segments (without its pauses) are dealt out to the words in
+order. A word starts where the segment before its first one ends (the end of a pause when it follows
+one) and ends with its last segment; a word flite says nothing for (a dash) has no length. A sentence
+whose segments do not add up (context changed a word's pronunciation) has no word truth (None).
 """
 from __future__ import annotations
 
@@ -11,6 +18,7 @@ import subprocess
 import tempfile
 import wave
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +31,7 @@ class Narration:
     audio: np.ndarray           # float32 mono at SR
     begins: list[float]         # true speech onset of each sentence (s)
     ends: list[float]
+    words: list[list[tuple[str, float, float]] | None] | None = None   # per sentence (word, begin, end), s
 
 
 def flite_available() -> bool:
@@ -38,6 +47,53 @@ def _flite(text: str, voice: str, stretch: float) -> np.ndarray:
             sr = w.getframerate()
             x = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768
     return _resample(x, sr)
+
+
+def _flite_timed(text: str, voice: str, stretch: float) -> tuple[np.ndarray, list[tuple[str, float]]]:
+    """flite's speech of ``text`` at SR and its segments: (phone, end time in seconds)."""
+    with tempfile.TemporaryDirectory() as d:
+        out = Path(d) / "s.wav"
+        r = subprocess.run(["flite", "-voice", voice, "--setf", f"duration_stretch={stretch}", "-psdur", "-t", text,
+                            "-o", str(out)], check=True, capture_output=True, text=True)
+        with wave.open(str(out)) as w:
+            sr = w.getframerate()
+            x = np.frombuffer(w.readframes(w.getnframes()), dtype="<i2").astype(np.float32) / 32768
+    segs = []
+    for item in r.stdout.split():
+        phone, _, end = item.rpartition(":")
+        segs.append((phone, float(end)))
+    return _resample(x, sr), segs
+
+
+@lru_cache(maxsize=4096)
+def _phone_count(token: str, voice: str) -> int:
+    r = subprocess.run(["flite", "-voice", voice, "-ps", "-t", token, "-o", "none"], check=True, capture_output=True,
+                       text=True)
+    return sum(1 for p in r.stdout.split() if p != "pau")
+
+
+def flite_words(text: str, voice: str, stretch: float) -> tuple[np.ndarray, list[tuple[str, float, float]] | None]:
+    """flite's speech of ``text`` and the span (seconds, in that audio) of every written word, or None when
+    the segments cannot be dealt out (see the module's doc)."""
+    from pipeline.model.contracts import words_of
+
+    x, segs = _flite_timed(text, voice, stretch)
+    tokens = words_of(text)
+    counts = [_phone_count(t, voice) for t in tokens]
+    phones = [(k, end) for k, (p, end) in enumerate(segs) if p != "pau"]
+    if sum(counts) != len(phones):
+        return x, None
+    out, i = [], 0
+    for t, c in zip(tokens, counts):
+        if c == 0:
+            at = segs[phones[i][0] - 1][1] if i < len(phones) and phones[i][0] > 0 else (phones[i - 1][1] if i else 0.0)
+            out.append((t, at, at))
+            continue
+        first = phones[i][0]
+        begin = segs[first - 1][1] if first > 0 else 0.0
+        out.append((t, begin, phones[i + c - 1][1]))
+        i += c
+    return x, out
 
 
 def _espeak_other(text: str) -> np.ndarray:
@@ -60,16 +116,24 @@ def _resample(x: np.ndarray, sr: int) -> np.ndarray:
 
 
 def _trim(x: np.ndarray) -> np.ndarray:
+    a, b = _trim_bounds(x)
+    return x[a:b]
+
+
+def _trim_bounds(x: np.ndarray) -> tuple[int, int]:
     env = np.convolve(np.abs(x), np.ones(80) / 80, mode="same")
     on = np.flatnonzero(env > 0.02 * env.max())
-    return x[on[0]:on[-1] + 1] if len(on) else x
+    return (int(on[0]), int(on[-1]) + 1) if len(on) else (0, len(x))
 
 
 def make_narration(sentences: list[str], seed: int = 1, voice: str = "slt", stretch: float = 1.0,
                    pause_range: tuple[float, float] = (0.2, 2.0), head: float = 1.0, tail: float = 1.0,
-                   noise_db: float = -50.0, gain_db: float = -6.0, intro: np.ndarray | None = None) -> Narration:
+                   noise_db: float = -50.0, gain_db: float = -6.0, intro: np.ndarray | None = None,
+                   words: bool = False) -> Narration:
+    """``words``: also the exact span of every written word (flite only; see the module's doc)."""
     rng = np.random.default_rng(seed)
     pieces, begins, ends = [], [], []
+    word_truth: list[list[tuple[str, float, float]] | None] = []
     pos = 0
     def add(x):
         nonlocal pos
@@ -80,7 +144,16 @@ def make_narration(sentences: list[str], seed: int = 1, voice: str = "slt", stre
         add(intro.astype(np.float32))
         add(np.zeros(int(0.5 * SR), np.float32))
     for i, s in enumerate(sentences):
-        x = _trim(_flite(s, voice, stretch) if flite_available() else _espeak_other(s))
+        if words and flite_available():
+            raw, timed = flite_words(s, voice, stretch)
+            a, b = _trim_bounds(raw)
+            x = raw[a:b]
+            word_truth.append(None if timed is None else
+                              [(w, pos / SR + min(max(t0 - a / SR, 0.0), len(x) / SR),
+                                pos / SR + min(max(t1 - a / SR, 0.0), len(x) / SR)) for w, t0, t1 in timed])
+        else:
+            x = _trim(_flite(s, voice, stretch) if flite_available() else _espeak_other(s))
+            word_truth.append(None)
         x = x / (np.abs(x).max() + 1e-9) * 0.7
         begins.append(pos / SR)
         add(x)
@@ -91,7 +164,7 @@ def make_narration(sentences: list[str], seed: int = 1, voice: str = "slt", stre
     audio = np.concatenate(pieces)
     audio = audio * 10 ** (gain_db / 20)
     audio = audio + rng.normal(0, 10 ** (noise_db / 20), len(audio)).astype(np.float32)
-    return Narration(audio=audio.astype(np.float32), begins=begins, ends=ends)
+    return Narration(audio=audio.astype(np.float32), begins=begins, ends=ends, words=word_truth if words else None)
 
 
 def write_wav(path: Path, x: np.ndarray, sr: int = SR) -> Path:

@@ -25,7 +25,7 @@ import ctypes
 import subprocess
 import threading
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import espeakng_loader
@@ -53,6 +53,7 @@ from pipeline.stages.deviations import (
     speech_islands,
 )
 from pipeline.stages.normalise import UnknownLanguage, espeak_voice, speakable
+from pipeline.stages.words import reference_words, time_words
 from pipeline.system.ffmpeg import BASE_ARGS, ffmpeg_exe, probe
 
 SR = 16000
@@ -87,6 +88,17 @@ class Chapter:
 # ---------------------------------------------------------------------------- the reference voice
 
 
+class _EspeakEvent(ctypes.Structure):
+    """espeak_EVENT of speak_lib.h."""
+    _fields_ = [("type", ctypes.c_int), ("unique_identifier", ctypes.c_uint), ("text_position", ctypes.c_int),
+                ("length", ctypes.c_int), ("audio_position", ctypes.c_int), ("sample", ctypes.c_int),
+                ("user_data", ctypes.c_void_p), ("id", ctypes.c_char * 8)]
+
+
+_EVENT_END_OF_LIST = 0
+_EVENT_WORD = 1
+
+
 class Espeak:
     """espeak-ng through ctypes (the library bundled by PyPI's espeakng-loader: no system package).
 
@@ -115,30 +127,53 @@ class Espeak:
         self.sample_rate = self.lib.espeak_Initialize(2, 0, espeakng_loader.get_data_path().encode(), 0)
         if self.sample_rate <= 0:
             raise RuntimeError("espeak-ng failed to initialise")
-        cb_type = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int, ctypes.c_void_p)
+        cb_type = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctypes.c_int,
+                                   ctypes.POINTER(_EspeakEvent))
         self._chunks: list[np.ndarray] = []
+        self._words: list[tuple[int, int]] = []
 
         def callback(wav, n, events):
             if n > 0:
                 self._chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
+            if events:
+                i = 0
+                while events[i].type != _EVENT_END_OF_LIST:
+                    e = events[i]
+                    if e.type == _EVENT_WORD:
+                        # 1-based character position in the text; audio position in ms from the call's start
+                        self._words.append((e.text_position - 1, e.audio_position * self.sample_rate // 1000))
+                    i += 1
             return 0
 
         self._cb = cb_type(callback)
         self.lib.espeak_SetSynthCallback(self._cb)
 
     def say(self, text: str) -> np.ndarray:
+        return self.say_words(text)[0]
+
+    def say_words(self, text: str) -> tuple[np.ndarray, list[tuple[int, int]]]:
+        """The speech of ``text`` and, for every word espeak-ng spoke, (character offset of the word in
+        ``text``, sample at which its sound starts), from its word events."""
         with self._lock:
             self._chunks.clear()
+            self._words.clear()
             data = text.encode("utf-8") + b"\0"
             self.lib.espeak_Synth(data, len(data), 0, 1, 0, 1, None, None)
             self.lib.espeak_Synchronize()
             out = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
-        return out.astype(np.float32) / 32768.0
+            words = list(self._words)
+        return out.astype(np.float32) / 32768.0, words
 
 
 def _trim(x: np.ndarray, sr: int) -> np.ndarray:
+    start, end = _trim_bounds(x, sr)
+    return x[start:end]
+
+
+def _trim_bounds(x: np.ndarray, sr: int) -> tuple[int, int]:
+    """The first and the end sample of the speech in ``x`` (the reference voice's own silence cut)."""
     if len(x) == 0:
-        return x
+        return 0, 0
     level = np.abs(x)
     win = max(1, sr // 200)
     # a moving average over win samples, aligned as np.convolve(level, ones(win) / win, "same"), from a
@@ -151,8 +186,8 @@ def _trim(x: np.ndarray, sr: int) -> np.ndarray:
         env = (cs[np.minimum(k + 1, len(x))] - cs[np.maximum(k + 1 - win, 0)]) / win
     on = np.nonzero(env > max(0.01 * env.max(), 1e-4))[0]
     if len(on) == 0:
-        return x[:0]
-    return x[on[0]:on[-1] + 1]
+        return 0, 0
+    return int(on[0]), int(on[-1]) + 1
 
 
 # ---------------------------------------------------------------------------- features
@@ -376,6 +411,7 @@ class Reference:
     voiced_frames: np.ndarray   # per fragment, frames the energy detector calls speech
     voiced: list[np.ndarray]    # per fragment, the detector's mask
     heading: np.ndarray | None = None   # per fragment, whether it is a title or heading
+    words: list[np.ndarray] | None = None   # per fragment, the frame each written word starts at (nan: unspoken)
 
 
 def synthesise(fragments: list[Fragment], batch_s: float = 60.0, language: str = "en") -> Reference:
@@ -411,9 +447,14 @@ def synthesise(fragments: list[Fragment], batch_s: float = 60.0, language: str =
             energies.append(energy[a:a + n] if n else np.zeros(0, np.float32))
         batch, batch_len = [], 0
 
+    word_frames: list[np.ndarray] = []
     for f in fragments:
-        x = _trim(tts.say(speakable(f.text, language)), tts.sample_rate)
+        spoken = speakable(f.text, language)
+        x, marks = tts.say_words(spoken)
+        start, end = _trim_bounds(x, tts.sample_rate)
+        x = x[start:end]
         n = 0 if len(x) < mf.win else 1 + (len(x) - mf.win) // mf.hop
+        word_frames.append(reference_words(f.text, spoken, [(c, (s - start) / mf.hop) for c, s in marks], n))
         batch.append((x, n))
         batch_len += len(x)
         if batch_len > batch_s * tts.sample_rate:
@@ -425,7 +466,7 @@ def synthesise(fragments: list[Fragment], batch_s: float = 60.0, language: str =
     vf = list(np.split(voiced[: counts.sum()], np.cumsum(counts)[:-1])) if counts.sum() else \
         [np.zeros(0, bool) for _ in counts]
     return Reference(feats=feats, speech_frames=counts, voiced_frames=np.array([int(v.sum()) for v in vf]),
-                     voiced=vf, heading=np.array([f.is_heading for f in fragments], dtype=bool))
+                     voiced=vf, heading=np.array([f.is_heading for f in fragments], dtype=bool), words=word_frames)
 
 
 def _stretch(c: np.ndarray, ratio: float) -> np.ndarray:
@@ -492,6 +533,7 @@ def align_features(ref: Reference, narr: Narration, anchors: dict[int, int] | No
         if f0 in anchors:
             out.onsets[f0] = anchors[f0]
     out.ref_feats = feats
+    out.silence = silence
     return out
 
 
@@ -505,6 +547,7 @@ class Alignment:
     held: list[tuple[int, int, int]]   # (k, first, end): narration speech held at the pause before fragment k
     ref_feats: list[np.ndarray] | None = None   # per fragment, the reference's normalised features
     ratio: float = 1.0           # the narrator's rate against the reference's
+    silence: np.ndarray | None = None   # the normalised feature vector every pause frame of both signals has
 
     @classmethod
     def empty(cls, n: int) -> Alignment:
@@ -839,8 +882,13 @@ def align(audio: Path, text: Path, labels: Path | None = None, labels_offset: fl
         begin = 0.0 if n == 0 else float(times[c.first_fragment])
         end = float(times[chapters[n + 1].first_fragment]) if n + 1 < len(chapters) else duration
         chaps.append(contracts.Chapter(id=c.id, title=c.title, begin=begin, end=end))
-    return SyncMap(part=part_id, audio=audio.name, duration=duration, fragments=frags, chapters=tuple(chaps),
+    sync = SyncMap(part=part_id, audio=audio.name, duration=duration, fragments=frags, chapters=tuple(chaps),
                    deviations=deviations)
+    # every word of every fragment, inside the fragment's audible clip (its span without the unscripted
+    # speech or false start folded into it; none for a skipped fragment)
+    words = time_words([f.text for f in frags], [(f.begin, f.end) for f in frags], contracts.audible_clips(sync),
+                       al.ref_feats, ref.words, narr.ceps, voiced, al.silence)
+    return replace(sync, fragments=tuple(replace(f, words=w) for f, w in zip(frags, words)))
 
 
 def _heard(voiced: np.ndarray, times: np.ndarray, held: list[tuple[int, int, int]]) -> np.ndarray:
