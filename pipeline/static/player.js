@@ -207,7 +207,6 @@
   audio.removeAttribute("controls");
   audio.hidden = true;
   bar.hidden = false;
-  document.documentElement.classList.add("has-player");
   showState();
   showTime();
 })();
