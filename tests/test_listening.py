@@ -272,7 +272,10 @@ def test_play_pause_back_forward_by_keyboard(browser, server):
         # never past either end
         for _ in range(4):
             page.keyboard.press("Enter")
-        assert wait_time(page, 119.0, 120.0)["t"] <= 120.0
+        page.wait_for_function("() => { const a = document.getElementById('narration');"
+                               " return !a.seeking && a.currentTime >= 119; }", timeout=10000)
+        assert page.evaluate("() => { const a = document.getElementById('narration');"
+                             " return a.currentTime <= a.duration; }")
         assert watch.problems == [], watch.problems
     finally:
         ctx.close()
