@@ -8,7 +8,8 @@ aligner's reference, so the voices differ) come with exact ground truth in bench
 levelled (as the master stage would) and laid end to end until the narration is --minutes long (2 hours
 by default), ending with the recording it starts with, and the whole text is aligned
 in one run of `python -m pipeline align`, pinned to one core with taskset. Printed: realtime factor
-(audio seconds per wall second), peak memory, mean / p97 / worst boundary error against the true
+(audio seconds per wall second, and per CPU second, which a loaded machine disturbs less), peak
+memory, the number of words timed, mean / p97 / worst boundary error against the true
 speech onsets, the share within 0.5 s, and the mean error in the first and last 10 minutes (drift).
 Goals (issue 4): >= 400x realtime on one core, <= 500 MB for 2 hours, mean <= 50 ms, worst <= 250 ms,
 and the last 10 minutes no worse than the first 10.
@@ -107,11 +108,12 @@ def main() -> int:
         cmd = [sys.executable, "-m", "pipeline", "align", str(wav), str(txt), "-o", str(out)]
         pin = ["taskset", "-c", args.cores] if shutil.which("taskset") else []
         t = time.perf_counter()
-        r = subprocess.run(["/usr/bin/time", "-f", "%M", *pin, *cmd], capture_output=True, text=True, cwd=ROOT)
+        r = subprocess.run(["/usr/bin/time", "-f", "%M %U %S", *pin, *cmd], capture_output=True, text=True, cwd=ROOT)
         wall = time.perf_counter() - t
         if r.returncode != 0:
             raise SystemExit(r.stderr)
-        peak = int(r.stderr.strip().splitlines()[-1])
+        peak_kb, user, system = r.stderr.strip().splitlines()[-1].split()
+        peak, cpu = int(peak_kb), float(user) + float(system)
         sync = json.loads(out.read_text())
         begins = np.array([f["begin"] for f in sync["fragments"]])
         truth_a = np.array(truth)
@@ -120,10 +122,16 @@ def main() -> int:
         first = err[t1 < 600]
         last = err[t1 > duration - 600]
         conf = np.array([f["confidence"] for f in sync["fragments"]])
+        words = [w for f in sync["fragments"] for w in f.get("words", [])]
         print(f"narration: {duration / 60:.1f} min, {len(truth)} fragments (demo narrations end to end)")
         print(f"realtime factor: {duration / wall:.0f}x on {'one core' if pin and ',' not in args.cores else args.cores} "
-              f"({wall:.1f} s wall)")
+              f"({wall:.1f} s wall); {duration / cpu:.0f}x per CPU second ({cpu:.1f} s user+system: what the wall "
+              f"figure is on an idle core)")
         print(f"peak memory: {peak / 1024:.0f} MB")
+        if words:
+            print(f"words timed: {len(words)} in {len(sync['fragments'])} fragments, "
+                  f"{np.mean([w['end'] <= w['begin'] for w in words]) * 100:.1f}% with no length "
+                  f"(bench/words.py measures their accuracy)")
         print(f"boundary error: mean {err.mean() * 1000:.0f} ms, median {np.median(err) * 1000:.0f} ms, "
               f"p97 {np.percentile(err, 97) * 1000:.0f} ms, worst {err.max() * 1000:.0f} ms, "
               f"within 0.5 s {np.mean(err <= 0.5) * 100:.1f}%")

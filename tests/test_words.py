@@ -155,3 +155,23 @@ def test_real_speech_word_starts(tmp_path) -> None:
     assert len(err) > 120
     assert np.median(err) <= 0.04, np.median(err)
     assert np.mean(err <= 0.15) >= 0.9, np.mean(err <= 0.15)
+
+
+def test_cutting_a_retake_moves_the_words_with_their_fragment(tmp_path) -> None:
+    """With [audio] cut_retakes the cut stage moves every time after a cut earlier: the words too, so the
+    cut audio's sync map still reads (E-SYNC-006 holds)."""
+    from pipeline.model.contracts import Deviation, Fragment, SyncMap, Word, write_syncmap
+    from pipeline.stages.cut import Cut, shift_sync
+
+    a = Fragment("s1", 0.0, 2.0, "One two.", words=(Word(0.2, 0.6, "One"), Word(0.6, 1.0, "two.")))
+    b = Fragment("s2", 2.0, 6.0, "Three four five.",
+                 words=(Word(3.6, 4.2, "Three"), Word(4.2, 4.8, "four"), Word(4.8, 5.5, "five.")))
+    sync = SyncMap(part="p", audio="a.flac", duration=6.0, fragments=(a, b),
+                   deviations=(Deviation("retake", 2.2, 3.4, "s2"),))
+    cut = Cut(first=210, end=350, fragment="s2", retakes=[sync.deviations[0]])
+    shifted, _ = shift_sync(sync, [cut], "a.flac")
+    out = tmp_path / "cut.json"
+    write_syncmap(out, shifted)
+    back = read_syncmap(out)
+    assert [w.begin for w in back.fragments[1].words] == [pytest.approx(2.2), pytest.approx(2.8), pytest.approx(3.4)]
+    assert back.fragments[0].words == a.words

@@ -14,6 +14,8 @@
    the narration (just before the next onset), when there is one close by.
 6. **Confidence** per fragment from the DTW distance along its path, the pause found and how far its
    length departs from the reference; low values mark where audio and text disagree.
+7. **Words**: every written word of every fragment, inside its audible clip, from espeak-ng's word
+   events and a per-sentence DTW at 10 ms (``words.py``).
 
 An Audacity label file fixes listed boundaries (label = fragment id, or its 1-based number); the
 aligner then aligns each stretch between fixed points on its own.
@@ -519,6 +521,7 @@ def align_features(ref: Reference, narr: Narration, anchors: dict[int, int] | No
     anchors = dict(sorted((anchors or {}).items()))
     bounds = [(0, 0)] + list(anchors.items()) + [(n_frag, len(y))]
     out = Alignment.empty(n_frag)
+    out.guides = [np.zeros(0, np.int32) for _ in range(n_frag)]
     for (f0, j0), (f1, j1) in zip(bounds[:-1], bounds[1:]):
         if f1 <= f0:
             continue
@@ -530,6 +533,8 @@ def align_features(ref: Reference, narr: Narration, anchors: dict[int, int] | No
         out.jumped[f0:f1] = seg.jumped
         out.held += [(k + f0, a + j0, b + j0) for k, a, b in seg.held]
         out.ratio = seg.ratio
+        if seg.guides is not None:
+            out.guides[f0:f1] = [g + j0 for g in seg.guides]
         if f0 in anchors:
             out.onsets[f0] = anchors[f0]
     out.ref_feats = feats
@@ -548,6 +553,9 @@ class Alignment:
     ref_feats: list[np.ndarray] | None = None   # per fragment, the reference's normalised features
     ratio: float = 1.0           # the narrator's rate against the reference's
     silence: np.ndarray | None = None   # the normalised feature vector every pause frame of both signals has
+    # per fragment, the narration frame (10 ms) the path pairs with each frame of its rate-matched
+    # reference: where the word timing's local alignment looks
+    guides: list[np.ndarray] | None = None
 
     @classmethod
     def empty(cls, n: int) -> Alignment:
@@ -666,9 +674,11 @@ def _align_segment(feats: list[np.ndarray], voiced_frames: np.ndarray, y: np.nda
         d = np.diff(np.concatenate([[0], hold.astype(np.int8), [0]]))
         for a, b in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)):
             held.append((int(lab[a]), int(pj[a]) * FINE, (int(pj[b - 1]) + 1) * FINE))
+    column = first_j[np.minimum(np.arange(len(x)) // FINE, len(xf) - 1)].astype(np.int32) * FINE
+    guides = [column[a:a + n] for a, n in zip(onset_ref, speech_len)]
     return Alignment(onsets=onsets.astype(np.float64), costs=costs,
                      skipped=_skipped(pi, pj, frag_of_row, valid, n_frag) * FINE * HOP,
-                     jumped=jumped, held=held, ratio=ratio)
+                     jumped=jumped, held=held, ratio=ratio, guides=guides)
 
 
 def _skipped(pi: np.ndarray, pj: np.ndarray, frag_of_row: np.ndarray, valid: np.ndarray, n_frag: int) -> np.ndarray:
@@ -887,7 +897,7 @@ def align(audio: Path, text: Path, labels: Path | None = None, labels_offset: fl
     # every word of every fragment, inside the fragment's audible clip (its span without the unscripted
     # speech or false start folded into it; none for a skipped fragment)
     words = time_words([f.text for f in frags], [(f.begin, f.end) for f in frags], contracts.audible_clips(sync),
-                       al.ref_feats, ref.words, narr.ceps, voiced, al.silence)
+                       al.ref_feats, ref.words, narr.ceps, voiced, al.silence, al.guides)
     return replace(sync, fragments=tuple(replace(f, words=w) for f, w in zip(frags, words)))
 
 

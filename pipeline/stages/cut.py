@@ -285,7 +285,10 @@ def shift_sync(sync: SyncMap, cuts: list[Cut], audio_name: str) -> tuple[SyncMap
             also[inside].append(AlsoRemoved(kind=d.kind, begin=d.begin, end=d.end, fragment=d.fragment))
             continue
         deviations.append(replace(d, begin=t(b), end=t(e)))
-    fragments = tuple(replace(f, begin=t(f.begin), end=t(f.end)) for f in sync.fragments)
+    # words move like every other time (a word inside a cut closes up at its join)
+    fragments = tuple(replace(f, begin=t(f.begin), end=t(f.end),
+                              words=tuple(replace(w, begin=t(w.begin), end=t(w.end)) for w in f.words))
+                      for f in sync.fragments)
     chapters = tuple(replace(c, begin=t(c.begin), end=t(c.end)) for c in sync.chapters)
     return SyncMap(part=sync.part, audio=audio_name, duration=t(sync.duration), fragments=fragments,
                    chapters=chapters, deviations=tuple(deviations)), also

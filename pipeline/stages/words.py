@@ -27,6 +27,7 @@ HOP = 0.010
 BAND_MIN = 40            # frames: the DTW band's half width, at least (0.4 s) ...
 BAND_SHARE = 0.3         # ... or this share of the speech's length, at most BAND_MAX
 BAND_MAX = 150
+GUIDED_BAND = 50         # frames: the half width around the file's own path, where it is known
 PAUSE_IN = 8             # frames (80 ms): a quiet run at least this long inside a sentence is a pause
 ONSET_PULL = 15          # frames: a word mapped this close after a pause starts at the pause's end
 _TOKEN = re.compile(r"\S+")
@@ -84,7 +85,8 @@ def _quiet_runs(voiced: np.ndarray, shortest: int) -> list[tuple[int, int]]:
     return [(int(a), int(b)) for a, b in zip(starts, ends) if b - a >= shortest]
 
 
-def _word_onsets(ref: np.ndarray, narr: np.ndarray, rows: np.ndarray, silence: np.ndarray | None) -> np.ndarray:
+def _word_onsets(ref: np.ndarray, narr: np.ndarray, rows: np.ndarray, silence: np.ndarray | None,
+                 centre: np.ndarray | None = None) -> np.ndarray:
     """The column of ``narr`` where each word starts: ``ref`` (stretched to len(narr)) is aligned to it
     by DTW, with a pause row (the silence vector every pause frame of the narration has) before every
     word but the first, so a pause the narrator makes between two words costs nothing there, wherever
@@ -95,12 +97,17 @@ def _word_onsets(ref: np.ndarray, narr: np.ndarray, rows: np.ndarray, silence: n
     if silence is not None and len(rows) > 1:
         cut = rows[1:]
         x = np.insert(ref, cut, silence.astype(ref.dtype), axis=0)
+        if centre is not None:
+            centre = np.insert(centre, cut, centre[cut])
         rows = rows + np.concatenate([[0], np.arange(1, len(rows))])
     else:
         x = ref
     n, m = len(x), len(narr)
-    half = int(min(BAND_MAX, max(BAND_MIN, BAND_SHARE * m)))
-    lo, hi = diagonal_band(n, m, half)
+    if centre is not None:
+        lo, hi = centre - GUIDED_BAND, centre + GUIDED_BAND + 1
+    else:
+        half = int(min(BAND_MAX, max(BAND_MIN, BAND_SHARE * m)))
+        lo, hi = diagonal_band(n, m, half)
     pi, pj, _ = dtw_band(x, narr, lo, hi)
     first = np.full(n, m - 1, np.int64)
     order = np.argsort(pi, kind="stable")
@@ -112,7 +119,7 @@ def _word_onsets(ref: np.ndarray, narr: np.ndarray, rows: np.ndarray, silence: n
 
 def time_fragment(text: str, clip: tuple[float, float] | None, at: float, ref: np.ndarray | None,
                   ref_words: np.ndarray | None, ceps: np.ndarray, voiced: np.ndarray,
-                  silence: np.ndarray | None = None) -> tuple[Word, ...]:
+                  silence: np.ndarray | None = None, guide: np.ndarray | None = None) -> tuple[Word, ...]:
     """The words of one fragment. ``clip`` is its audible clip (seconds; None: skipped, every word has
     no length at ``at``); ``ref`` its reference features and ``ref_words`` its words' reference frames
     (``reference_words``); ``ceps`` and ``voiced`` the narration's normalised features and speech mask."""
@@ -135,7 +142,14 @@ def time_fragment(text: str, clip: tuple[float, float] | None, at: float, ref: n
     if spoken.any() and ref is not None and len(ref) >= 2 and m >= 2:
         idx = np.minimum((np.arange(m) * len(ref) / m).astype(np.int64), len(ref) - 1)
         rows = np.minimum((rw[spoken] * m / len(ref)).astype(np.int64), m - 1)
-        starts[spoken] = s0 + _word_onsets(ref[idx], ceps[s0:s1], rows, silence)
+        centre = None
+        if guide is not None and len(guide):
+            # where the file's own path put this reference (it may have moved since: a last take, a
+            # re-decoded stretch); used when it lies in the clip's speech
+            c = guide[np.minimum((idx * len(guide) / len(ref)).astype(np.int64), len(guide) - 1)].astype(np.int64) - s0
+            if np.mean((c >= -GUIDED_BAND) & (c < m + GUIDED_BAND)) >= 0.9:
+                centre = c
+        starts[spoken] = s0 + _word_onsets(ref[idx], ceps[s0:s1], rows, silence, centre)
     elif spoken.any():
         # no reference to align with: spread the words over the speech by their length
         lengths = np.array([len(t) + 1 for t in tokens], float)
@@ -183,11 +197,13 @@ def time_fragment(text: str, clip: tuple[float, float] | None, at: float, ref: n
 
 def time_words(texts: list[str], spans: list[tuple[float, float]], clips: list[tuple[float, float] | None],
                refs: list[np.ndarray] | None, ref_words: list[np.ndarray] | None, ceps: np.ndarray,
-               voiced: np.ndarray, silence: np.ndarray | None = None) -> list[tuple[Word, ...]]:
+               voiced: np.ndarray, silence: np.ndarray | None = None,
+               guides: list[np.ndarray] | None = None) -> list[tuple[Word, ...]]:
     """The words of every fragment (see ``time_fragment``); ``spans`` are the fragments' (begin, end)."""
     out = []
     for k, text in enumerate(texts):
         ref = refs[k] if refs is not None and k < len(refs) else None
         rw = ref_words[k] if ref_words is not None and k < len(ref_words) else None
-        out.append(time_fragment(text, clips[k], spans[k][0], ref, rw, ceps, voiced, silence))
+        guide = guides[k] if guides is not None and k < len(guides) else None
+        out.append(time_fragment(text, clips[k], spans[k][0], ref, rw, ceps, voiced, silence, guide))
     return out
