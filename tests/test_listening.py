@@ -575,3 +575,30 @@ def test_click_a_word_plays_from_it(browser, server, site):
         assert watch.problems == [], watch.problems
     finally:
         ctx.close()
+
+
+def test_the_real_sites_words_all_wrap(browser):
+    """On the staged site (build/site, as `make site` built it, with the aligner's word times), every
+    sentence with word times is wrapped word for word by the script: its split of the text agrees with
+    contracts.words_of on the book's real punctuation (quotes, dashes, apostrophes)."""
+    from test_largeprint import OUTPUT
+
+    pages = sorted((OUTPUT / "stories").glob("*.html"))
+    if not pages or not any("data-words=" in p.read_text(encoding="utf-8") for p in pages):
+        pytest.skip("the staged site has no word times: run `make site` (build/site)")
+    httpd = QuietServer(("127.0.0.1", 0), functools.partial(RangeHandler, directory=str(OUTPUT)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    ctx, page = new_page(browser)
+    try:
+        for path in pages:
+            page.goto(f"http://127.0.0.1:{httpd.server_address[1]}/stories/{path.name}", wait_until="load")
+            word_on(page)
+            r = page.evaluate("""() => { const s = [...document.querySelectorAll('.s[data-words]')];
+                return {sentences: s.length, unwrapped: s.filter(e => new Set([...e.querySelectorAll('.w')]
+                    .map(w => w.wordIndex)).size * 2 !== e.getAttribute('data-words').trim().split(/\\s+/).length)
+                    .map(e => e.id)}; }""")
+            assert r["unwrapped"] == [], (path.name, r)
+    finally:
+        ctx.close()
+        httpd.shutdown()
+        httpd.server_close()
