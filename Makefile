@@ -220,8 +220,10 @@ $(SITE)/podcast.xml: $(NARRATED:%=$(SITE)/audio/%.mp3) $(NARRATED:%=$(SITE)/tran
 PARTS ?=
 # the audiobook (below): none without a narrated part
 M4B := $(if $(NARRATED),$(SITE)/$(BOOK_ID).m4b)
+# every file under pipeline/static/, subfolders too (fonts/), as the web stage copies them
+STATIC_FILES := $(shell find pipeline/static/ -type f ! -name '.*' ! -path '*/__pycache__/*' | LC_ALL=C sort)
 WEB_OUT := $(SITE)/index.html $(PARTS:%=$(SITE)/stories/%.html) \
-           $(patsubst pipeline/static/%,$(SITE)/static/%,$(wildcard pipeline/static/*))
+           $(patsubst pipeline/static/%,$(SITE)/static/%,$(STATIC_FILES))
 
 # The large-print web edition: every page in one run (0.4 s for the book); then the pages of parts that
 # no longer exist, and static files no longer shipped, are removed (only this stage writes there).

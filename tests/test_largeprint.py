@@ -32,7 +32,7 @@ import pytest
 from pipeline.model.contracts import Fragment, SyncMap, audible_clips, read_syncmap, write_syncmap
 from pipeline.model.problems import InputError
 from pipeline.model.sources import load_book
-from pipeline.stages.largeprint import build_site, format_duration, segments
+from pipeline.stages.largeprint import STATIC, build_site, format_duration, segments, static_files
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "build" / "site"
@@ -212,9 +212,13 @@ def test_tiny_book_escaped_structured_deterministic(tmp_path):
     texts, sync, site = make_tiny_book(tmp_path)
     build_site(texts, sync, site, site / "index.html")
     first = {p.relative_to(site): p.read_bytes() for p in sorted(site.rglob("*")) if p.is_file()}
-    assert set(map(str, first)) == {"index.html", "stories/one.html", "stories/two.html",
-                                    "static/largeprint.css", "static/readalong.js", "static/player.js",
-                                    "static/icon.svg"}
+    shipped = {f"static/{name}" for name in static_files()}
+    assert {"static/largeprint.css", "static/readalong.js", "static/player.js", "static/settings.js", "static/icon.svg",
+            "static/fonts/atkinson-hyperlegible-latin-400-normal.woff2",
+            "static/fonts/atkinson-hyperlegible-latin-700-normal.woff2", "static/fonts/OFL.txt"} <= shipped
+    assert set(map(str, first)) == {"index.html", "stories/one.html", "stories/two.html"} | shipped
+    for name in static_files():   # copied byte for byte, binary files (the fonts) too
+        assert first[Path("static", name)] == (STATIC / name).read_bytes(), name
     build_site(texts, sync, site, site / "index.html")
     again = {p.relative_to(site): p.read_bytes() for p in sorted(site.rglob("*")) if p.is_file()}
     assert again == first, "the same inputs must give the same bytes"

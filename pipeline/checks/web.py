@@ -1,11 +1,18 @@
-"""axe-core on every page of the built site, light and dark: ``python -m pipeline check-web SITE -o
-build/report/axe.json`` (the release runs it beside the EPUB's build and the gate reads its result), or
-in the gate itself when that result is not given.
+"""The web edition in a real browser, every page in every colour scheme at the smallest and largest
+text size: ``python -m pipeline check-web SITE -o build/report/axe.json`` (the release runs it beside the
+EPUB's build and the gate reads its result), or in the gate itself when that result is not given.
 
 One headless Chromium page (driven over the DevTools protocol, :mod:`pipeline.system.cdp`, the browser
 found by :mod:`pipeline.system.locate`) visits every page of the site, served on the loopback; axe is
-installed in it before each page's own scripts run, and each loaded page is checked in the light scheme,
-then switched to the dark one by media emulation (the styles follow at once) and checked again.
+installed in it before each page's own scripts run. Each loaded page is checked in the light scheme, then
+switched to the dark one by media emulation (the styles follow at once) and checked again. A page with the
+reader's settings (``static/settings.js`` publishes them as ``window.casemakerReaderSettings``) is then
+switched, by the attributes on ``<html>`` the settings set, to each of its other colour schemes, and all of
+them again at its largest text size (300%), without reloading; a story page has a sentence marked as
+being read and every page has its settings panel open, so that the highlight's colours and the form
+are checked too. Last, each page is laid out 320 px wide at
+the largest text size with the WCAG 1.4.12 text spacing (line height 1.5, letter spacing 0.12em, word
+spacing 0.16em, paragraph spacing 2em) and the settings panel open, and must not scroll sideways.
 """
 from __future__ import annotations
 
@@ -52,15 +59,61 @@ def serve(folder: Path):
         httpd.shutdown()
 
 
+# WCAG 1.4.12 text spacing, as the understanding document's bookmarklet sets it
+SPACING_CSS = ("* { line-height: 1.5 !important; letter-spacing: 0.12em !important; "
+               "word-spacing: 0.16em !important; } p, li, blockquote, h1, h2, h3 { margin-bottom: 2em !important; }")
+
+# What the page offers: its colour schemes other than light and dark (those are its automatic scheme's,
+# which follows the system, and are checked through it) and its smallest and largest text size (none
+# without the reader's settings)
+_OFFERS = """(() => { const r = window.casemakerReaderSettings;
+    const of = (name) => { const s = r && r.settings.find(x => x.name === name); return s ? s.values : []; };
+    const sizes = of('text-size');
+    return {themes: of('theme').filter(t => !['auto', 'light', 'dark'].includes(t)),
+            sizes: sizes.length ? [sizes[0], sizes[sizes.length - 1]] : [null]}; })()"""
+
+# mark a sentence as being read, as the read-along does (the player gets no media here), and open the
+# reader settings, so that axe sees the highlight and the settings form too
+_PREPARE = """(() => { const s = document.querySelector('.s[data-begin]');
+    if (s && document.documentElement.classList.contains('readalong')) { s.classList.add('current'); }
+    const toggle = document.getElementById('reader-settings-toggle');
+    if (toggle && toggle.getAttribute('aria-expanded') !== 'true') { toggle.click(); } })()"""
+
+
+def _set(name: str, value: str | None) -> str:
+    return ("document.documentElement.setAttribute(" + json.dumps(f"data-{name}") + ", "
+            + json.dumps(value) + ")") if value is not None else "0"
+
+
+_REFLOW = """((SPACING) => {
+    const style = document.createElement('style');
+    style.textContent = SPACING;
+    document.head.appendChild(style);
+    const toggle = document.getElementById('reader-settings-toggle');
+    if (toggle && toggle.getAttribute('aria-expanded') !== 'true') { toggle.click(); }
+    const root = document.documentElement;
+    const over = root.scrollWidth - root.clientWidth;
+    const wide = [...document.querySelectorAll('body *')]
+        .filter(e => e.getBoundingClientRect().right > root.clientWidth + 0.5)
+        .slice(0, 3).map(e => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')
+                        + (e.className && typeof e.className === 'string' ? '.' + e.className.split(' ')[0] : ''));
+    return {over, wide, panel: !!toggle};
+})(""" + json.dumps(SPACING_CSS) + ")"
+
+
 def check_web(site: Path) -> CheckResult:
-    """axe-core with WCAG 2.2 A/AA rules and enhanced contrast on every page, light and dark ("axe"): a
-    violation is C-AXE-001 at ``page (scheme)``, a page that could not be loaded C-AXE-002. A missing
-    Chromium or axe-core raises its E-TOOL code (the check cannot run)."""
+    """axe-core with WCAG 2.2 A/AA rules and enhanced contrast on every page, light and dark, and (pages
+    with the reader's settings) in every other colour scheme, each at 100% and 300% text ("axe"): a
+    violation is C-AXE-001 at ``page (scheme)`` or ``page (scheme, 300%)``, a page that could not be
+    loaded C-AXE-002; a page that scrolls sideways at 320 px with the largest text, the 1.4.12 spacing and
+    the settings open is C-WEB-001. A missing Chromium or axe-core raises its E-TOOL code (the check
+    cannot run)."""
     t = time.perf_counter()
     axe = node_file(AXE_JS)
     executable = chromium()
     pages = sorted(p.relative_to(site).as_posix() for p in site.rglob("*.html"))
     findings: list[Finding] = []
+    runs = 0
     run = f"""axe.run(document, {{runOnly: {{type: 'tag', values: {json.dumps(AXE_TAGS)}}},
         resultTypes: ['violations'], rules: {{'color-contrast-enhanced': {{enabled: true}}}}}})
         .then(r => r.violations.map(v => ({{id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.length}})))"""
@@ -74,19 +127,48 @@ def check_web(site: Path) -> CheckResult:
         browser.page("Network.setBlockedURLs", urls=[f"*.{ext}" for ext in MEDIA_EXTENSIONS])
         for rel in pages:
             try:
-                for scheme in ("light", "dark"):
-                    browser.page("Emulation.setEmulatedMedia",
-                                 features=[{"name": "prefers-color-scheme", "value": scheme}])
-                    if scheme == "light":
-                        browser.goto(base + rel)     # loaded in the light scheme, then switched
-                    for v in browser.evaluate(run):
-                        findings.append(Finding("C-AXE-001", f"{rel} ({scheme})",
-                                                f"{v['id']} ({v['impact']}) on {v['nodes']} element(s): {v['help']}"))
+                browser.page("Emulation.clearDeviceMetricsOverride")
+                browser.page("Emulation.setEmulatedMedia",
+                             features=[{"name": "prefers-color-scheme", "value": "light"}])
+                browser.goto(base + rel)     # loaded in the light scheme, with the page's own defaults
+                browser.evaluate(_PREPARE)
+                offers = browser.evaluate(_OFFERS)
+                for size in offers["sizes"]:
+                    browser.evaluate(_set("text-size", size))
+                    for scheme in ["light", "dark", *offers["themes"]]:
+                        system = "dark" if scheme == "dark" else "light"
+                        browser.page("Emulation.setEmulatedMedia",
+                                     features=[{"name": "prefers-color-scheme", "value": system}])
+                        # light and dark: the automatic scheme, as the system asks
+                        browser.evaluate(_set("theme", None if not offers["themes"]
+                                              else "auto" if scheme in ("light", "dark") else scheme))
+                        where = f"{rel} ({scheme})" if size in (None, offers["sizes"][0]) \
+                            else f"{rel} ({scheme}, {size}%)"
+                        runs += 1
+                        for v in browser.evaluate(run):
+                            findings.append(Finding("C-AXE-001", where,
+                                                    f"{v['id']} ({v['impact']}) on {v['nodes']} element(s): {v['help']}"))
+                browser.evaluate(_set("theme", "auto" if offers["themes"] else None))
+                browser.evaluate(_set("text-size", offers["sizes"][-1]))
+                browser.page("Emulation.setDeviceMetricsOverride", width=320, height=640,
+                             deviceScaleFactor=1, mobile=False)
+                r = browser.evaluate(_REFLOW)
+                if r["over"] > 0:
+                    size = f"{offers['sizes'][-1]}% text, " if offers["sizes"][-1] else ""
+                    panel = ", the reader settings open" if r["panel"] else ""
+                    findings.append(Finding("C-WEB-001", rel,
+                                            f"scrolls sideways by {r['over']} px at 320 px wide ({size}WCAG 1.4.12 "
+                                            f"text spacing{panel}): {', '.join(r['wide'])}"))
             except BrowserError as e:
                 findings.append(Finding("C-AXE-002", rel, f"could not be checked: {e}"))
-    return CheckResult("axe", not findings, tuple(findings),
-                       f"{len(pages)} pages × light and dark: 0 violations" if not findings
-                       else f"{len(findings)} violation(s)", time.perf_counter() - t)
+    if findings:
+        summary = f"{len(findings)} finding(s)"
+    elif runs == 2 * len(pages):
+        summary = f"{len(pages)} pages × light and dark: 0 violations"
+    else:
+        summary = (f"{len(pages)} pages × every colour scheme at 100% and 300% ({runs} axe runs): 0 violations;"
+                   " no sideways scroll at 320 px")
+    return CheckResult("axe", not findings, tuple(findings), summary, time.perf_counter() - t)
 
 
 def read_web_result(path: Path) -> CheckResult:
@@ -113,5 +195,6 @@ def register(add) -> None:
         p.add_argument("site", type=Path, help="the built site (build/site)")
         p.add_argument("-o", "--output", type=Path, required=True, help="the result (JSON), read by `check`")
 
-    add("check-web", "run axe-core on every page of a built site, light and dark (headless Chromium)",
+    add("check-web", "run axe-core on every page of a built site in every colour scheme and text size, "
+        "and the 320 px reflow (headless Chromium)",
         setup_check_web, cmd_check_web)

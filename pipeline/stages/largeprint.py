@@ -31,11 +31,18 @@ from pipeline.model.contracts import audible_clips, mismatch, read_syncmap, word
 from pipeline.model.problems import InputError, Problem, display_path
 from pipeline.model.sources import load_book
 from pipeline.stages.markup import join_names, segments
-from pipeline.system.fsutil import atomic_write_text
+from pipeline.system.fsutil import atomic_write_bytes, atomic_write_text
 
 TEMPLATES = Path(__file__).resolve().parents[1] / "templates"
 STATIC = Path(__file__).resolve().parents[1] / "static"
-STATIC_FILES = ("largeprint.css", "readalong.js", "player.js", "icon.svg")
+
+
+def static_files() -> list[str]:
+    """Every file under ``pipeline/static/`` (subfolders too: ``fonts/``), as posix paths relative to it,
+    sorted: each is copied byte for byte to ``SITE/static/`` (text and binary alike)."""
+    return sorted(p.relative_to(STATIC).as_posix() for p in STATIC.rglob("*")
+                  if p.is_file() and not any(part.startswith(".") or part == "__pycache__"
+                                             for part in p.relative_to(STATIC).parts))
 
 # The whole policy: our own files only, nothing inline, no plugins, no forms, no base rewriting.
 # (frame-ancestors cannot be set from a meta tag; a server should send it as a header.)
@@ -268,9 +275,9 @@ def build_site(texts: Path, sync_dir: Path, site: Path, index: Path, audiobook: 
         path = site / "stories" / f"{part.id}.html"
         atomic_write_text(path, render_story(book, parts, i, timings[part.id], env, wordings[part.id]))
         written.append(path)
-    for name in STATIC_FILES:
+    for name in static_files():
         path = site / "static" / name
-        atomic_write_text(path, (STATIC / name).read_text(encoding="utf-8"))
+        atomic_write_bytes(path, (STATIC / name).read_bytes())
         written.append(path)
     atomic_write_text(index, render_index(book, parts, env, m4b))
     written.append(index)
