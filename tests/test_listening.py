@@ -602,3 +602,25 @@ def test_the_real_sites_words_all_wrap(browser):
         ctx.close()
         httpd.shutdown()
         httpd.server_close()
+
+
+def test_the_release_gate_checks_the_bar(site, tmp_path):
+    """check-web (the release gate's browser check) finds a bar control without a name and one the
+    keyboard cannot reach (C-WEB-002, naming the page), and nothing wrong with a sound bar."""
+    from test_checks import needs_browser
+
+    from pipeline.checks.web import check_web
+
+    needs_browser()
+    copy = tmp_path / "site"
+    shutil.copytree(site, copy, ignore=shutil.ignore_patterns("audio", "_test"))
+    page = copy / "stories" / "tale.html"
+    html = page.read_text(encoding="utf-8")
+    html = html.replace('id="player-back">Back 15 s</button>', 'id="player-back"></button>')
+    html = html.replace('id="player-forward">', 'id="player-forward" disabled>')
+    page.write_text(html, encoding="utf-8")
+    r = check_web(copy)
+    bar = sorted(f.message for f in r.findings if f.code == "C-WEB-002")
+    assert {f.where for f in r.findings if f.code == "C-WEB-002"} == {"stories/tale.html"}, r.problems
+    assert bar == ["listening bar: #player-back has no accessible name",
+                   "listening bar: not reached with the Tab key: #player-forward"], r.problems

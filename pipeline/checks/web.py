@@ -102,13 +102,78 @@ _REFLOW = """((SPACING) => {
 })(""" + json.dumps(SPACING_CSS) + ")"
 
 
+# The listening bar of a narrated story page (static/player.js): shown in place of the native player,
+# every control named and at least 44 px square, and the keyboard reaches them and they act on the
+# narration (the player gets no media here: a seek sets where it would start, the speed its rate).
+_BAR = """(() => { const bar = document.getElementById('player');
+    if (!bar) return null;
+    const audio = document.getElementById('narration');
+    const controls = [...bar.querySelectorAll('button, select, summary')]
+        .filter(e => e.getClientRects().length && (e.matches('summary') || !e.closest('details:not([open])')));
+    const name = (e) => ((e.labels && e.labels.length ? e.labels[0].textContent
+                          : e.getAttribute('aria-label') || e.textContent) || '').trim();
+    const key = (e) => e.id ? '#' + e.id : e.tagName.toLowerCase();
+    return {shown: !bar.hidden && bar.getClientRects().length > 0,
+            native: !!(audio && audio.controls && audio.getClientRects().length),
+            unnamed: controls.filter(e => !name(e)).map(key),
+            small: controls.filter(e => { const r = e.getBoundingClientRect(); return r.width < 44 || r.height < 44; })
+                .map(key)}; })()"""
+_BAR_KEYS = ("player-play", "player-back", "player-forward", "player-rate")
+_KEYS = {"Tab": 9, "Enter": 13, "ArrowDown": 40, "ArrowUp": 38}
+
+
+def _press(browser: Browser, key: str) -> None:
+    ev = {"key": key, "code": key, "windowsVirtualKeyCode": _KEYS[key], "nativeVirtualKeyCode": _KEYS[key]}
+    browser.page("Input.dispatchKeyEvent", type="keyDown", **ev, **({"text": "\r"} if key == "Enter" else {}))
+    browser.page("Input.dispatchKeyEvent", type="keyUp", **ev)
+
+
+def _listening_bar(browser: Browser) -> list[str]:
+    """What is wrong with the page's listening bar (none when the page has no bar)."""
+    bar = browser.evaluate(_BAR)
+    if bar is None:
+        return []
+    if not bar["shown"] or bar["native"]:
+        return ["the listening bar is not shown in place of the native player (player.js did not run)"]
+    problems = [f"{c} has no accessible name" for c in bar["unnamed"]]
+    problems += [f"{c} is smaller than 44 × 44 px" for c in bar["small"]]
+    narration = "document.getElementById('narration')"
+    browser.evaluate("document.activeElement && document.activeElement.blur()")
+    reached: list[str] = []
+    for _ in range(80):
+        _press(browser, "Tab")
+        focus = browser.evaluate("document.activeElement ? document.activeElement.id : ''")
+        if focus in _BAR_KEYS and focus not in reached:
+            reached.append(focus)
+        if focus == "player-forward":
+            before = browser.evaluate(f"{narration}.currentTime")
+            _press(browser, "Enter")
+            after = browser.evaluate(f"{narration}.currentTime")
+            if abs(after - before - 30) > 0.5:
+                problems.append(f"Enter on #player-forward moved the narration from {before:.1f} s to {after:.1f} s")
+        if focus == "player-rate":
+            _press(browser, "ArrowDown")
+            rate = browser.evaluate(f"{narration}.playbackRate")
+            _press(browser, "ArrowUp")
+            if rate == 1:
+                problems.append("the arrow keys on #player-rate do not change the speed")
+            break
+    missing = [f"#{k}" for k in _BAR_KEYS if k not in reached]
+    if missing:
+        problems.append(f"not reached with the Tab key: {', '.join(missing)}")
+    browser.evaluate(f"(() => {{ localStorage.clear(); {narration}.currentTime = 0; }})()")
+    return problems
+
+
 def check_web(site: Path) -> CheckResult:
     """axe-core with WCAG 2.2 A/AA rules and enhanced contrast on every page, light and dark, and (pages
     with the reader's settings) in every other colour scheme, each at 100% and 300% text ("axe"): a
     violation is C-AXE-001 at ``page (scheme)`` or ``page (scheme, 300%)``, a page that could not be
     loaded C-AXE-002; a page with the settings that scrolls sideways at 320 px with the largest text, the
-    1.4.12 spacing and the settings open is C-WEB-001. A missing Chromium or axe-core raises its E-TOOL code (the check
-    cannot run)."""
+    1.4.12 spacing and the settings open is C-WEB-001; a narrated page whose listening bar is not shown,
+    has a control without a name or smaller than 44 × 44 px, or whose play, back, forward and speed
+    controls the Tab key does not reach or the Enter and arrow keys do not work, is C-WEB-002. A missing
+    Chromium or axe-core raises its E-TOOL code (the check cannot run)."""
     t = time.perf_counter()
     axe = node_file(AXE_JS)
     executable = chromium()
@@ -132,6 +197,8 @@ def check_web(site: Path) -> CheckResult:
                 browser.page("Emulation.setEmulatedMedia",
                              features=[{"name": "prefers-color-scheme", "value": "light"}])
                 browser.goto(base + rel)     # loaded in the light scheme, with the page's own defaults
+                for problem in _listening_bar(browser):
+                    findings.append(Finding("C-WEB-002", rel, f"listening bar: {problem}"))
                 browser.evaluate(_PREPARE)
                 offers = browser.evaluate(_OFFERS)
                 for size in offers["sizes"]:
