@@ -614,6 +614,9 @@ def test_the_release_gate_checks_the_bar(site, tmp_path):
     needs_browser()
     copy = tmp_path / "site"
     shutil.copytree(site, copy, ignore=shutil.ignore_patterns("audio", "_test"))
+    r = check_web(copy)
+    assert r.passed, r.problems
+    assert r.summary.endswith("; the listening bar of 2 pages works by keyboard"), r.summary
     page = copy / "stories" / "tale.html"
     html = page.read_text(encoding="utf-8")
     html = html.replace('id="player-back">Back 15 s</button>', 'id="player-back"></button>')
