@@ -351,6 +351,8 @@ def test_resume_offered_after_reload_and_forgotten_at_the_end(browser, server):
         assert wait_time(page, kept - 0.05, kept + 3, playing=True)["t"] >= kept - 0.05
         assert status(page) == f"Resumed: playing from {want[len('Resume at '):]} of 2:00"
         assert not page.locator("#player-resume").is_visible()
+        assert page.evaluate("document.activeElement.id") == "player-play", "the focus stays in the bar"
+        assert page.inner_text("#player-play") == "Pause"
         # another part's position is its own
         page.goto(server + "stories/other.html", wait_until="load")
         assert not page.locator("#player-resume").is_visible()

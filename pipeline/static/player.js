@@ -168,6 +168,9 @@
 
   audio.addEventListener("play", function () {
     touched = true;
+    if (document.activeElement === resume) {
+      play.focus();   /* the button goes away: the keyboard stays in the bar, on Pause */
+    }
     resume.hidden = true;
     showState();
     if (Date.now() - told > 500) {
