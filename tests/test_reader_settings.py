@@ -218,17 +218,28 @@ CONTRAST_JS = """() => {
 }"""
 
 
-def test_every_colour_scheme_is_aaa(browser, server):
+def test_every_colour_scheme_is_aaa(browser, server, book):
     """Text, links, visited links, text on the hover colour and the read-along highlight at 7:1 or more;
     the focus ring at 3:1 or more, in every scheme (axe checks what is on the page; this checks what is
-    not there at the time, as visited links and hover)."""
-    ctx, page = new_page(browser)
+    not there at the time, as visited links and hover). A screenshot of each (build/screenshots/) shows
+    mostly the scheme's page colour, and its text colour."""
+    import numpy as np
+    from PIL import Image
+    from test_largeprint import SCREENSHOTS, _rgb, _share
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    ctx, page = new_page(browser, width=1000, height=900)
     try:
-        page.goto(server + "index.html", wait_until="load")
+        page.goto(server + f"stories/{book.narrated_parts[0].id}.html", wait_until="load")
         for theme in ("light", "dark", "cream", "yellow-on-black", "black-on-yellow"):
             page.evaluate(f"document.documentElement.dataset.theme = {json.dumps(theme)}")
             c = page.evaluate(CONTRAST_JS)
             assert min(v for k, v in c.items() if k != "focus") >= 7 and c["focus"] >= 3, (theme, c)
+            out = SCREENSHOTS / f"settings-{theme}.png"
+            page.screenshot(path=str(out))
+            pixels = np.asarray(Image.open(out).convert("RGB"))
+            bg, fg = (_rgb(v) for v in PALETTES[theme])
+            assert _share(pixels, bg) > 0.5 and _share(pixels, fg, 24) > 0.005, (out, _share(pixels, bg))
     finally:
         ctx.close()
 
