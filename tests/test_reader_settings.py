@@ -598,17 +598,20 @@ def _pageweight():
 
 def test_page_weight_budget(site, browser):
     """The heaviest story page with all it loads, at the default settings and the audio aside, is under
-    150 KB, and nothing is fetched from outside the site; the font is fetched only when chosen."""
+    150 KB, and nothing is fetched from outside the site; the font is fetched only when chosen. Every story
+    page loads the same static files, so the heaviest is the one whose HTML is largest (bench/pageweight.py
+    loads them all)."""
     pw = _pageweight()
-    weights = pw.measure(site, browser=browser)
-    top = weights[0]
-    assert len(weights) == len(list((site / "stories").glob("*.html")))
-    assert all(w.outside == [] for w in weights), [(w.page, w.outside) for w in weights]
+    largest = max((site / "stories").glob("*.html"), key=lambda p: p.stat().st_size)
+    rel = largest.relative_to(site).as_posix()
+    top = pw.measure(site, pages=[rel], browser=browser)[0]
+    assert top.outside == [], top.outside
     assert top.bytes < pw.BUDGET, f"{top.page}: {top.bytes} bytes: {top.requests}"
     paths = {p for p, _ in top.requests}
-    assert {f"/{top.page}", "/static/largeprint.css", "/static/settings.js"} <= paths, paths
+    assert {f"/{rel}", "/static/largeprint.css", "/static/settings.js"} <= paths, paths
+    assert dict(top.requests)[f"/{rel}"] > largest.stat().st_size, "the page itself, with its headers"
     assert not any(p.endswith(".woff2") for p in paths), "no font is fetched at the default settings"
-    assert any(b.endswith(".mp3") for b in top.blocked) or not top.blocked
+    assert all(b.endswith(".mp3") for b in top.blocked), top.blocked
     print(f"\nheaviest story page: {top.page}, {top.bytes} bytes ({top.gzip_bytes} gzipped)")
-    with_font = pw.measure(site, pages=[top.page], settings={"font": "atkinson"}, browser=browser)[0]
+    with_font = pw.measure(site, pages=[rel], settings={"font": "atkinson"}, browser=browser)[0]
     assert sum(p.endswith(".woff2") for p, _ in with_font.requests) == 2, with_font.requests
