@@ -464,8 +464,10 @@ class Watch:
         page.on("console", lambda m: self.problems.append(f"console {m.type}: {m.text}")
                 if m.type in ("error", "warning") else None)
         page.on("pageerror", lambda e: self.problems.append(f"page error: {e}"))
+        # media requests are cancelled on seek; the icon's, when the page is left before it came (aborted)
         page.on("requestfailed", lambda r: self.problems.append(f"request failed: {r.url} {r.failure}")
-                if not r.url.endswith(".mp3") else None)   # media requests are cancelled on seek
+                if not (r.url.endswith(".mp3") or r.url.endswith("/icon.svg") and "ERR_ABORTED" in (r.failure or ""))
+                else None)
         page.on("response", lambda r: self.problems.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
 
 
