@@ -11,19 +11,17 @@ text; axe-core finds nothing in either colour scheme).
 """
 from __future__ import annotations
 
-import functools
 import json
 import re
 import shutil
 import subprocess
-import threading
 import zipfile
 from pathlib import Path
 
 import pytest
 from lxml import etree
 from test_epub import MISSING_VALIDATORS, metas, tamper
-from test_largeprint import AXE, CHROMIUM, CHROMIUM_ARGS, Page, QuietServer, RangeHandler, Watch, new_page, run_axe
+from test_largeprint import AXE, Page, Watch, chromium_browser, new_page, run_axe, serving
 
 from pipeline.checks.epub import check_epub, check_overlays, parse_clock
 from pipeline.cli import main
@@ -314,28 +312,14 @@ def test_page_times_are_the_audible_clips(site):
 
 @pytest.fixture(scope="module")
 def server(site):
-    httpd = QuietServer(("127.0.0.1", 0), functools.partial(RangeHandler, directory=str(site)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(site) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    try:
-        from playwright import sync_api  # declared in the `check` extra, which make installs
-    except ImportError:
-        pytest.fail("Playwright is missing from the virtual environment: run make (it installs .[test,check])")
-    if not CHROMIUM.exists():
-        pytest.skip("needs Debian's /usr/bin/chromium")
-    if not AXE.exists():
-        pytest.skip("needs node_modules/axe-core (npm ci)")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with chromium_browser() as b:
         yield b
-        b.close()
 
 
 RECORDER = """

@@ -14,6 +14,7 @@ text-only parts and deterministic output, on a small book generated in tmp_path.
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import html.parser
 import http.server
@@ -426,18 +427,23 @@ class QuietServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
         pass   # the browser drops media connections when it seeks
 
 
-@pytest.fixture(scope="module")
-def server(site):
-    httpd = QuietServer(("127.0.0.1", 0), functools.partial(RangeHandler, directory=str(site)))
+@contextlib.contextmanager
+def serving(folder: Path):
+    """``folder`` served on the loopback with Range support (as a real host serves media); yields its URL."""
+    httpd = QuietServer(("127.0.0.1", 0), functools.partial(RangeHandler, directory=str(folder)))
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
-    httpd.server_close()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
 
 
-@pytest.fixture(scope="module")
-def browser():
+@contextlib.contextmanager
+def chromium_browser():
+    """Debian's Chromium under Playwright (never a downloaded browser); the browser tests fail without
+    Playwright and skip, saying why, without Chromium or axe-core (a skip fails in CI)."""
     try:
         from playwright import sync_api  # declared in the `check` extra, which make installs
     except ImportError:
@@ -448,8 +454,22 @@ def browser():
         pytest.skip("needs node_modules/axe-core (npm ci)")
     with sync_api.sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.fixture(scope="module")
+def server(site):
+    with serving(site) as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with chromium_browser() as b:
         yield b
-        b.close()
 
 
 def urls(server: str, book) -> list[str]:

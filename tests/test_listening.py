@@ -12,16 +12,14 @@ text; the highlighted word follows playback, and a click on a word plays from it
 """
 from __future__ import annotations
 
-import functools
 import json
 import re
 import shutil
 import subprocess
-import threading
 from pathlib import Path
 
 import pytest
-from test_largeprint import AXE, CHROMIUM, CHROMIUM_ARGS, Page, QuietServer, RangeHandler, Watch, new_page, run_axe
+from test_largeprint import AXE, Page, Watch, chromium_browser, new_page, run_axe, serving
 
 from pipeline.model.contracts import Chapter, Fragment, SyncMap, Word, words_of, write_syncmap
 from pipeline.model.sources import load_book
@@ -162,28 +160,14 @@ def test_page_has_word_times_and_sections(site):
 
 @pytest.fixture(scope="module")
 def server(site):
-    httpd = QuietServer(("127.0.0.1", 0), functools.partial(RangeHandler, directory=str(site)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
-    httpd.server_close()
+    with serving(site) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
 def browser():
-    try:
-        from playwright import sync_api  # declared in the `check` extra, which make installs
-    except ImportError:
-        pytest.fail("Playwright is missing from the virtual environment: run make (it installs .[test,check])")
-    if not CHROMIUM.exists():
-        pytest.skip("needs Debian's /usr/bin/chromium")
-    if not AXE.exists():
-        pytest.skip("needs node_modules/axe-core (npm ci)")
-    with sync_api.sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with chromium_browser() as b:
         yield b
-        b.close()
 
 
 def faults(watch: Watch) -> list[str]:
@@ -594,12 +578,15 @@ def test_the_real_sites_words_all_wrap(browser):
     pages = sorted((OUTPUT / "stories").glob("*.html"))
     if not pages or not any("data-words=" in p.read_text(encoding="utf-8") for p in pages):
         pytest.skip("the staged site has no word times: run `make site` (build/site)")
-    httpd = QuietServer(("127.0.0.1", 0), functools.partial(RangeHandler, directory=str(OUTPUT)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    with serving(OUTPUT) as base:
+        _wrapped_word_for_word(browser, base, pages)
+
+
+def _wrapped_word_for_word(browser, base: str, pages: list[Path]) -> None:
     ctx, page = new_page(browser)
     try:
         for path in pages:
-            page.goto(f"http://127.0.0.1:{httpd.server_address[1]}/stories/{path.name}", wait_until="load")
+            page.goto(f"{base}stories/{path.name}", wait_until="load")
             word_on(page)
             r = page.evaluate("""() => { const s = [...document.querySelectorAll('.s[data-words]')];
                 return {sentences: s.length, unwrapped: s.filter(e => new Set([...e.querySelectorAll('.w')]
@@ -608,8 +595,6 @@ def test_the_real_sites_words_all_wrap(browser):
             assert r["unwrapped"] == [], (path.name, r)
     finally:
         ctx.close()
-        httpd.shutdown()
-        httpd.server_close()
 
 
 def test_the_release_gate_checks_the_bar(site, tmp_path):
