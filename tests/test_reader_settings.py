@@ -256,6 +256,31 @@ def test_release_gate_passes_every_page_in_every_scheme_and_size(site):
     r = check_web(site)
     assert r.ran and r.passed, "\n".join(r.problems)
     assert f"({pages * 10} axe runs)" in r.summary, r.summary    # 5 schemes × 2 sizes a page
+    assert "the reader settings work by keyboard and are kept across pages and a reload" in r.summary, r.summary
+
+
+def test_release_gate_finds_settings_not_kept_or_not_reached(site, tmp_path):
+    """The gate's keyboard walk of the settings (C-WEB-003): a settings.js that never saves is found on the
+    next page and after a reload; a setting the keyboard cannot change (its radios disabled) is named."""
+    from pipeline.checks.web import _reader_settings, serve
+    from pipeline.system.cdp import Browser
+    from pipeline.system.locate import CHROMIUM_FLAGS, chromium
+
+    bad = tmp_path / "site"
+    shutil.copytree(site, bad, ignore=shutil.ignore_patterns("*.mp3", "*.epub", "*.m4b"))
+    js = bad / "static" / "settings.js"
+    js.write_text(js.read_text(encoding="utf-8").replace("localStorage.setItem(", "localStorage.removeItem("),
+                  encoding="utf-8")
+    story = sorted((bad / "stories").glob("*.html"))[0]
+    story.write_text(story.read_text(encoding="utf-8").replace('name="line-width"', 'name="line-width" disabled'),
+                     encoding="utf-8")
+    with serve(site) as good_base, serve(bad) as bad_base, Browser(CHROMIUM_FLAGS, chromium()) as browser:
+        browser.page("Page.enable")
+        assert _reader_settings(browser, good_base, "index.html", f"stories/{story.name}") == []
+        assert _reader_settings(browser, bad_base, "index.html", f"stories/{story.name}") == [
+            f"the settings are not kept on stories/{story.name}", "the settings are not kept after a reload"]
+        assert _reader_settings(browser, bad_base, f"stories/{story.name}", "index.html")[-1] == \
+            "not changed by keyboard (Tab, then the arrow keys or Space): line-width"
 
 
 def test_release_gate_finds_what_is_planted(site, tmp_path):

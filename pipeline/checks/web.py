@@ -119,13 +119,89 @@ _BAR = """(() => { const bar = document.getElementById('player');
             small: controls.filter(e => { const r = e.getBoundingClientRect(); return r.width < 44 || r.height < 44; })
                 .map(key)}; })()"""
 _BAR_KEYS = ("player-play", "player-back", "player-forward", "player-rate")
-_KEYS = {"Tab": 9, "Enter": 13, "ArrowDown": 40, "ArrowUp": 38}
+_KEYS = {"Tab": 9, "Enter": 13, "Space": 32, "ArrowDown": 40, "ArrowUp": 38}
+_TEXT = {"Enter": "\r", "Space": " "}
 
 
 def _press(browser: Browser, key: str) -> None:
-    ev = {"key": key, "code": key, "windowsVirtualKeyCode": _KEYS[key], "nativeVirtualKeyCode": _KEYS[key]}
-    browser.page("Input.dispatchKeyEvent", type="keyDown", **ev, **({"text": "\r"} if key == "Enter" else {}))
+    ev = {"key": " " if key == "Space" else key, "code": key, "windowsVirtualKeyCode": _KEYS[key],
+          "nativeVirtualKeyCode": _KEYS[key]}
+    browser.page("Input.dispatchKeyEvent", type="keyDown", **ev, **({"text": _TEXT[key]} if key in _TEXT else {}))
     browser.page("Input.dispatchKeyEvent", type="keyUp", **ev)
+
+
+_FOCUS = """(() => { const e = document.activeElement;
+    return e ? {id: e.id, type: e.type || '', name: e.name || '', form: !!e.closest('#reader-settings')} : {}; })()"""
+_DATASET = "Object.assign({}, document.documentElement.dataset)"
+_PANEL = """(() => { const t = document.getElementById('reader-settings-toggle');
+    const f = document.getElementById('reader-settings');
+    return {expanded: !!t && t.getAttribute('aria-expanded') === 'true', shown: !!f && !f.hidden && f.getClientRects().length > 0}; })()"""
+
+
+def _reader_settings(browser: Browser, base: str, first: str, second: str) -> list[str]:
+    """The reader's settings by keyboard alone, and kept: from a fresh start on ``first``, Tab reaches the
+    settings button and Enter opens the form; in it, Tab reaches every setting and the arrow keys (Space
+    for the checkbox) change each one, on <html> at once; the settings are the same on ``second`` and
+    after a reload; Reset (Tab, Enter) brings back the defaults."""
+    problems: list[str] = []
+    browser.goto(base + first)
+    browser.evaluate("localStorage.clear()")
+    browser.goto(base + first)
+    offered = browser.evaluate("window.casemakerReaderSettings ? window.casemakerReaderSettings.settings : null")
+    if not offered:
+        return ["settings.js did not run (no reader settings on the page)"]
+    defaults = {s["name"]: s["initial"] for s in offered}
+    browser.evaluate("document.activeElement && document.activeElement.blur()")
+    for _ in range(40):
+        _press(browser, "Tab")
+        if browser.evaluate(_FOCUS).get("id") == "reader-settings-toggle":
+            break
+    else:
+        return ["the Tab key does not reach the Reader settings button"]
+    _press(browser, "Enter")
+    panel = browser.evaluate(_PANEL)
+    if not (panel["expanded"] and panel["shown"]):
+        return ["Enter on the Reader settings button does not open the settings"]
+    changed: set[str] = set()
+    reset = False
+    for _ in range(40):
+        _press(browser, "Tab")
+        focus = browser.evaluate(_FOCUS)
+        if not focus.get("form"):
+            break
+        name = focus.get("name", "")
+        if focus.get("type") in ("radio", "checkbox") and name in defaults and name not in changed:
+            before = browser.evaluate(_DATASET)
+            _press(browser, "ArrowDown" if focus["type"] == "radio" else "Space")
+            after = browser.evaluate(_DATASET)
+            key = "".join(w.capitalize() if i else w for i, w in enumerate(name.split("-")))
+            if after.get(key) != before.get(key):
+                changed.add(name)
+        if focus.get("id") == "reader-settings-reset":
+            kept = browser.evaluate(_DATASET)
+            browser.goto(base + second)
+            if browser.evaluate(_DATASET) != kept:
+                problems.append(f"the settings are not kept on {second}")
+            browser.goto(base + first)
+            if browser.evaluate(_DATASET) != kept:
+                problems.append("the settings are not kept after a reload")
+            browser.evaluate("document.getElementById('reader-settings-toggle').click()")
+            browser.evaluate("document.getElementById('reader-settings-reset').focus()")
+            _press(browser, "Enter")
+            now = browser.evaluate(_DATASET)
+            wrong = [n for n, v in defaults.items()
+                     if now.get("".join(w.capitalize() if i else w for i, w in enumerate(n.split("-")))) != v]
+            if wrong:
+                problems.append(f"Reset does not bring back the default {', '.join(wrong)}")
+            reset = True
+            break
+    missing = sorted(set(defaults) - changed)
+    if missing:
+        problems.append(f"not changed by keyboard (Tab, then the arrow keys or Space): {', '.join(missing)}")
+    if not reset:
+        problems.append("the Tab key does not reach the Reset button")
+    browser.evaluate("localStorage.clear()")
+    return problems
 
 
 def _listening_bar(browser: Browser) -> list[str] | None:
@@ -192,6 +268,13 @@ def check_web(site: Path) -> CheckResult:
         browser.page("Page.addScriptToEvaluateOnNewDocument", source=axe.read_text(encoding="utf-8"))
         # the narration is not what axe checks: the players get no media, so no MP3 is buffered
         browser.page("Network.setBlockedURLs", urls=[f"*.{ext}" for ext in MEDIA_EXTENSIONS])
+        with_settings = [rel for rel in pages if 'id="reader-settings-toggle"' in (site / rel).read_text(encoding="utf-8")]
+        if with_settings:
+            try:
+                for problem in _reader_settings(browser, base, with_settings[0], with_settings[-1]):
+                    findings.append(Finding("C-WEB-003", with_settings[0], f"reader settings: {problem}"))
+            except BrowserError as e:
+                findings.append(Finding("C-AXE-002", with_settings[0], f"reader settings could not be checked: {e}"))
         for rel in pages:
             try:
                 browser.page("Emulation.clearDeviceMetricsOverride")
@@ -241,6 +324,8 @@ def check_web(site: Path) -> CheckResult:
     else:
         summary = (f"{len(pages)} pages × every colour scheme at 100% and 300% ({runs} axe runs): 0 violations;"
                    " no sideways scroll at 320 px")
+    if with_settings and not findings:
+        summary += "; the reader settings work by keyboard and are kept across pages and a reload"
     if bars and not findings:
         summary += f"; the listening bar of {bars} pages works by keyboard"
     return CheckResult("axe", not findings, tuple(findings), summary, time.perf_counter() - t)
