@@ -640,3 +640,30 @@ def test_page_weight_budget(site, browser):
     print(f"\nheaviest story page: {top.page}, {top.bytes} bytes ({top.gzip_bytes} gzipped)")
     with_font = pw.measure(site, pages=[rel], settings={"font": "atkinson"}, browser=browser)[0]
     assert sum(p.endswith(".woff2") for p, _ in with_font.requests) == 2, with_font.requests
+
+
+def test_release_gate_word_readalong_follows_the_narration(site, tmp_path):
+    """The gate's word read-along check (C-WEB-004) plays a sentence of a real page: the real script passes;
+    one that lights the word after the one being read is found, and so is one that lights none."""
+    from pipeline.checks.web import _word_readalong, serve
+    from pipeline.system.cdp import Browser
+    from pipeline.system.locate import CHROMIUM_FLAGS, chromium
+
+    story = next(p for p in sorted((site / "stories").glob("*.html")) if 'data-words="' in p.read_text(encoding="utf-8"))
+    found = {}
+    for fault, edit in (("none", None), ("next", "k = j + 1 < info.pieces.length ? j + 1 : j;"), ("dark", "k = -1;")):
+        bad = tmp_path / fault
+        shutil.copytree(site, bad, ignore=shutil.ignore_patterns("*.epub", "*.m4b"))
+        if edit:
+            js = bad / "static" / "readalong.js"
+            src = js.read_text(encoding="utf-8")
+            assert "      k = j;\n" in src
+            js.write_text(src.replace("      k = j;\n", f"      {edit}\n"), encoding="utf-8")
+        flags = (*CHROMIUM_FLAGS, "--autoplay-policy=no-user-gesture-required")
+        with serve(bad) as base, Browser(flags, chromium()) as browser:
+            browser.page("Page.enable")
+            browser.goto(base + f"stories/{story.name}")
+            found[fault] = _word_readalong(browser)
+    assert found["none"] == [], found
+    assert found["next"] and "frames light a word that is not being read" in found["next"][0], found
+    assert found["dark"] and any("words were lit while it played" in p for p in found["dark"]), found

@@ -19,10 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import functools
-import http.server
 import json
-import sys
 import threading
 import time
 from pathlib import Path
@@ -31,33 +28,23 @@ from pipeline.model.contracts import CheckResult, Finding, could_not_run, read_c
 from pipeline.model.problems import CheckFailed, InputError
 from pipeline.system.cdp import Browser, BrowserError
 from pipeline.system.locate import AXE_JS, CHROMIUM_FLAGS, chromium, node_file
+from pipeline.system.serve import make_server
 
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 MEDIA_EXTENSIONS = ("mp3", "m4a", "mp4", "ogg", "opus", "flac", "wav")
 
 
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
-
-
-class _Server(http.server.ThreadingHTTPServer):
-    def handle_error(self, request, client_address) -> None:
-        # a browser that closes a connection early (it has what it needs) is no error of the site's
-        if not isinstance(sys.exc_info()[1], ConnectionError):
-            super().handle_error(request, client_address)
-
-
 @contextlib.contextmanager
 def serve(folder: Path):
-    handler = functools.partial(_Quiet, directory=str(folder))
-    httpd = _Server(("127.0.0.1", 0), handler)
+    """``folder`` on the loopback with Range requests, as a real host serves it (the narration seeks)."""
+    httpd = make_server(folder)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{httpd.server_address[1]}/"
     finally:
         httpd.shutdown()
+        httpd.server_close()
 
 
 # WCAG 1.4.12 text spacing, as the understanding document's bookmarklet sets it
@@ -241,6 +228,71 @@ def _listening_bar(browser: Browser) -> list[str] | None:
     return problems
 
 
+# Word read-along (readalong.js) as the narration plays: word highlighting on (the reader's setting), a
+# sentence with word times played muted at twice the speed from its first word; every animation frame
+# records the time before and at the frame and the word lit.
+_WORDS = """(async () => {
+    const a = document.getElementById('narration');
+    const all = [...document.querySelectorAll('.s[data-words]')]
+        .filter(s => s.getAttribute('data-words').trim().split(/\\s+/).length >= 12);
+    if (!a || !all.length) return null;
+    document.documentElement.setAttribute('data-word-highlight', 'on');
+    const s = all[Math.floor(all.length / 2)];
+    const times = s.getAttribute('data-words').trim().split(/\\s+/).map(Number);
+    const begins = times.filter((_, i) => i % 2 === 0);
+    await new Promise(r => { if (a.readyState >= 1) r(); else a.addEventListener('loadedmetadata', r, {once: true});
+                             setTimeout(r, 10000); });
+    a.muted = true;
+    a.playbackRate = 2;
+    a.currentTime = begins[0];
+    await new Promise(r => { a.addEventListener('seeked', r, {once: true}); setTimeout(r, 5000); });
+    try { await a.play(); } catch (e) { return {begins, end: times[times.length - 1], samples: [], error: String(e)}; }
+    const samples = [];
+    const end = times[times.length - 1];
+    const t0 = performance.now();
+    let prev = a.currentTime;
+    while (a.currentTime < end && !a.paused && performance.now() - t0 < 20000) {
+        await new Promise(r => requestAnimationFrame(r));
+        const t = a.currentTime;
+        const lit = [...s.querySelectorAll('.w.current-word')].map(w => w.wordIndex);
+        samples.push([prev, t, lit.length ? lit[0] : -1]);
+        prev = t;
+    }
+    a.pause();
+    document.documentElement.setAttribute('data-word-highlight', 'off');
+    return {begins, end, samples, id: s.id};
+})()"""
+
+
+def _word_readalong(browser: Browser) -> list[str] | None:
+    """What is wrong with the word read-along on this page as it plays; None when no sentence has word
+    times. A frame's lit word must be one that has begun and not yet given way to the next at some
+    moment between the frame before and this one (0.1 s either side: the script and the sample are
+    different frames on a loaded machine)."""
+    r = browser.evaluate(_WORDS)
+    if r is None:
+        return None
+    if r.get("error") or len(r["samples"]) < 10:
+        return [f"the narration did not play ({r.get('error') or 'too few frames'})"]
+    begins, end = r["begins"], r["end"]
+    bounds = begins[1:] + [end]
+    wrong = 0
+    lit = set()
+    for prev, t, k in r["samples"]:
+        lo, hi = min(prev, t) - 0.1, t + 0.1
+        fits = [i for i, b in enumerate(begins) if b <= hi and bounds[i] > lo]
+        if k >= 0:
+            lit.add(k)
+        if k not in fits and not (k == -1 and (lo < begins[0] or hi >= end)):
+            wrong += 1
+    problems = []
+    if wrong:
+        problems.append(f"#{r['id']}: {wrong} of {len(r['samples'])} frames light a word that is not being read")
+    if len(lit) < min(5, len(begins)):
+        problems.append(f"#{r['id']}: only {len(lit)} of its {len(begins)} words were lit while it played")
+    return problems
+
+
 def check_web(site: Path) -> CheckResult:
     """axe-core with WCAG 2.2 A/AA rules and enhanced contrast on every page, light and dark, and (pages
     with the reader's settings) in every other colour scheme, each at 100% and 300% text ("axe"): a
@@ -260,7 +312,9 @@ def check_web(site: Path) -> CheckResult:
     run = f"""axe.run(document, {{runOnly: {{type: 'tag', values: {json.dumps(AXE_TAGS)}}},
         resultTypes: ['violations'], rules: {{'color-contrast-enhanced': {{enabled: true}}}}}})
         .then(r => r.violations.map(v => ({{id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.length}})))"""
-    with serve(site) as base, Browser(CHROMIUM_FLAGS, executable) as browser:
+    # the word read-along check plays a narration (muted) with no user gesture
+    flags = (*CHROMIUM_FLAGS, "--autoplay-policy=no-user-gesture-required")
+    with serve(site) as base, Browser(flags, executable) as browser:
         browser.page("Page.enable")
         browser.page("Network.enable")
         # the pages forbid inline script (as they should); axe is ours, installed before theirs
@@ -275,6 +329,22 @@ def check_web(site: Path) -> CheckResult:
                     findings.append(Finding("C-WEB-003", with_settings[0], f"reader settings: {problem}"))
             except BrowserError as e:
                 findings.append(Finding("C-AXE-002", with_settings[0], f"reader settings could not be checked: {e}"))
+        words = None
+        for rel in pages:
+            if 'data-words="' not in (site / rel).read_text(encoding="utf-8"):
+                continue
+            try:
+                browser.page("Network.setBlockedURLs", urls=[])      # this one plays
+                browser.goto(base + rel)
+                words = rel
+                for problem in _word_readalong(browser) or []:
+                    findings.append(Finding("C-WEB-004", rel, f"word read-along: {problem}"))
+                browser.goto("about:blank")
+            except BrowserError as e:
+                findings.append(Finding("C-AXE-002", rel, f"word read-along could not be checked: {e}"))
+            finally:
+                browser.page("Network.setBlockedURLs", urls=[f"*.{ext}" for ext in MEDIA_EXTENSIONS])
+            break
         for rel in pages:
             try:
                 browser.page("Emulation.clearDeviceMetricsOverride")
@@ -328,6 +398,8 @@ def check_web(site: Path) -> CheckResult:
         summary += "; the reader settings work by keyboard and are kept across pages and a reload"
     if bars and not findings:
         summary += f"; the listening bar of {bars} pages works by keyboard"
+    if words and not findings:
+        summary += f"; word highlighting follows the narration ({words})"
     return CheckResult("axe", not findings, tuple(findings), summary, time.perf_counter() - t)
 
 
