@@ -294,6 +294,8 @@ def test_release_gate_finds_what_is_planted(site, tmp_path):
     shutil.copy2(site / "index.html", bad / "index.html")
     story = sorted((site / "stories").glob("*.html"))[0]
     shutil.copy2(story, bad / "stories" / story.name)
+    (bad / "audio").mkdir()     # its narration: the gate plays a sentence of it (word read-along)
+    shutil.copy2(site / "audio" / f"{story.stem}.mp3", bad / "audio" / f"{story.stem}.mp3")
     css = bad / "static" / "largeprint.css"
     css.write_text(css.read_text(encoding="utf-8")
                    + ':root[data-theme="cream"] { --fg: #8a8a8a; }\n'
