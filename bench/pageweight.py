@@ -16,18 +16,18 @@ reader setting saved (the two WOFF2 files it adds), for information.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import functools
 import gzip
-import http.server
 import json
 import sys
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from pipeline.system.serve import serving as serve  # noqa: E402
+
 CHROMIUM = Path("/usr/bin/chromium")
 BUDGET = 150_000
 MEDIA = (".mp3", ".m4a", ".m4b", ".mp4", ".ogg", ".opus", ".flac", ".wav")
@@ -42,27 +42,6 @@ class PageWeight:
     requests: list[tuple[str, int]] = field(default_factory=list)   # (path, bytes)
     outside: list[str] = field(default_factory=list)               # requests that left the site
     blocked: list[str] = field(default_factory=list)               # media, not counted
-
-
-class _Quiet(http.server.SimpleHTTPRequestHandler):
-    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
-                      ".js": "text/javascript", ".css": "text/css", ".woff2": "font/woff2", ".svg": "image/svg+xml"}
-
-    def log_message(self, *args) -> None:
-        pass
-
-
-@contextlib.contextmanager
-def serve(folder: Path):
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(folder)))
-    httpd.daemon_threads = True
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 def _gzipped(body: bytes, content_type: str) -> int:

@@ -18,9 +18,7 @@ without the settings, as the release report, is checked by axe in light and dark
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import threading
 import time
 from pathlib import Path
 
@@ -28,23 +26,10 @@ from pipeline.model.contracts import CheckResult, Finding, could_not_run, read_c
 from pipeline.model.problems import CheckFailed, InputError
 from pipeline.system.cdp import Browser, BrowserError
 from pipeline.system.locate import AXE_JS, CHROMIUM_FLAGS, chromium, node_file
-from pipeline.system.serve import make_server
+from pipeline.system.serve import serving as serve
 
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
 MEDIA_EXTENSIONS = ("mp3", "m4a", "mp4", "ogg", "opus", "flac", "wav")
-
-
-@contextlib.contextmanager
-def serve(folder: Path):
-    """``folder`` on the loopback with Range requests, as a real host serves it (the narration seeks)."""
-    httpd = make_server(folder)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 # WCAG 1.4.12 text spacing, as the understanding document's bookmarklet sets it

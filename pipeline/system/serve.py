@@ -12,11 +12,14 @@ machine sees the preview).
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import os
 import re
 import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Literal
 
@@ -25,6 +28,7 @@ MIME_TYPES = {
     ".vtt": "text/vtt", ".epub": "application/epub+zip", ".xml": "application/rss+xml",
     ".json": "application/json", ".js": "text/javascript", ".css": "text/css", ".html": "text/html",
     ".svg": "image/svg+xml", ".png": "image/png", ".jpg": "image/jpeg", ".smil": "application/smil+xml",
+    ".woff2": "font/woff2", ".m4b": "audio/mp4",
 }
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)")
 CHUNK = 1 << 16
@@ -128,3 +132,17 @@ def make_server(folder: Path, port: int = 0, host: str = "127.0.0.1", quiet: boo
     """A server for ``folder`` (not yet serving: call ``serve_forever``); port 0 picks a free one."""
     handler = functools.partial(QuietHandler if quiet else RangeHandler, directory=str(folder))
     return PreviewServer((host, port), handler)
+
+
+@contextlib.contextmanager
+def serving(folder: Path) -> Iterator[str]:
+    """``folder`` served quietly on a free loopback port in a background thread, for as long as the
+    block runs (the release gate's browser check, the page-weight bench); yields the site's base URL."""
+    httpd = make_server(folder)
+    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}/"
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
