@@ -15,17 +15,12 @@ text-only parts and deterministic output, on a small book generated in tmp_path.
 from __future__ import annotations
 
 import contextlib
-import functools
 import html.parser
-import http.server
 import json
-import os
 import re
 import shutil
-import socketserver
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -34,6 +29,7 @@ from pipeline.model.contracts import Fragment, SyncMap, audible_clips, read_sync
 from pipeline.model.problems import InputError
 from pipeline.model.sources import load_book
 from pipeline.stages.largeprint import STATIC, build_site, format_duration, segments, static_files
+from pipeline.system.serve import serving
 
 ROOT = Path(__file__).resolve().parents[1]
 OUTPUT = ROOT / "build" / "site"
@@ -366,78 +362,6 @@ def test_real_pages_structure(site, book):
 
 
 # ---------------------------------------------------------------------------- server and browser
-
-
-class RangeHandler(http.server.SimpleHTTPRequestHandler):
-    """A static server that honours byte ranges (media elements seek with them)."""
-
-    extensions_map = {**http.server.SimpleHTTPRequestHandler.extensions_map,
-                      ".vtt": "text/vtt", ".mp3": "audio/mpeg", ".js": "text/javascript", ".css": "text/css",
-                      ".epub": "application/epub+zip", ".xml": "application/rss+xml"}
-    _remaining: int | None = None
-
-    def log_message(self, *args):
-        pass
-
-    def end_headers(self):
-        if self._remaining is None:
-            self.send_header("Accept-Ranges", "bytes")
-        super().end_headers()
-
-    def send_head(self):
-        self._remaining = None
-        rng = self.headers.get("Range")
-        path = self.translate_path(self.path)
-        m = re.fullmatch(r"bytes=(\d*)-(\d*)", (rng or "").strip())
-        if not m or not os.path.isfile(path) or m.group(0) == "bytes=-":
-            return super().send_head()
-        size = os.path.getsize(path)
-        a, b = m.groups()
-        start, end = (size - int(b), size - 1) if a == "" else (int(a), min(int(b), size - 1) if b else size - 1)
-        if start >= size or start > end:
-            self.send_error(416)
-            return None
-        f = open(path, "rb")
-        f.seek(max(start, 0))
-        self.send_response(206)
-        self.send_header("Content-Type", self.guess_type(path))
-        self.send_header("Content-Range", f"bytes {start}-{end}/{size}")
-        self.send_header("Content-Length", str(end - start + 1))
-        self.send_header("Accept-Ranges", "bytes")
-        self._remaining = end - start + 1
-        super().end_headers()
-        return f
-
-    def copyfile(self, source, outputfile):
-        if self._remaining is None:
-            return super().copyfile(source, outputfile)
-        left = self._remaining
-        while left > 0:
-            chunk = source.read(min(1 << 16, left))
-            if not chunk:
-                break
-            outputfile.write(chunk)
-            left -= len(chunk)
-
-
-class QuietServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-
-    def handle_error(self, request, client_address):
-        pass   # the browser drops media connections when it seeks
-
-
-@contextlib.contextmanager
-def serving(folder: Path):
-    """``folder`` served on the loopback with Range support (as a real host serves media); yields its URL."""
-    httpd = QuietServer(("127.0.0.1", 0), functools.partial(RangeHandler, directory=str(folder)))
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
 
 
 @contextlib.contextmanager
